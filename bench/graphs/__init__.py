@@ -1,0 +1,23 @@
+"""Periodic crystal graphs: edge variants, the graph contract, the on-disk cache.
+
+``build_graph(structure, variant, cutoff, max_neighbors)`` returns the contract's
+``Data``; ``edge_vectors(data)`` is the one way models get edge vectors.
+"""
+from __future__ import annotations
+
+from bench.graphs.errors import GraphError
+from bench.graphs.registry import VARIANTS, get_variant
+from bench.graphs import variants as _variants  # noqa: F401  (registers every variant)
+from bench.graphs.build import PeriodicGraph, build_graph, edge_vectors
+from bench.graphs.cache import GRAPH_CODE_VERSION, build_task_graphs
+
+__all__ = [
+    "GRAPH_CODE_VERSION",
+    "GraphError",
+    "PeriodicGraph",
+    "VARIANTS",
+    "build_graph",
+    "build_task_graphs",
+    "edge_vectors",
+    "get_variant",
+]

@@ -1,0 +1,93 @@
+"""``lattice``: ``multi_edge`` plus Matformer's lattice self-loops (``edge_type`` 1)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+
+from bench.defaults import PRIMITIVE_TOLERANCE
+from bench.graphs.edges import cap_neighbors, neighbour_edges, to_tensors
+from bench.graphs.errors import GraphError
+from bench.graphs.neighbors import Neighbors, sort_neighbors
+from bench.graphs.registry import VARIANTS
+
+# Å; the primitive cell is found with PRIMITIVE_TOLERANCE per coordinate, so a
+# translate may sit up to about sqrt(3) times that from where t puts it.
+MATCH_TOLERANCE = 4 * PRIMITIVE_TOLERANCE
+
+
+def primitive_translations(structure: Structure) -> np.ndarray:
+    """[6, 3] translations a, b, c, a+b, a+c, b+c (Å) of the Niggli-reduced primitive lattice.
+
+    pymatgen builds the primitive lattice as an integer combination of the given
+    one and Niggli reduction keeps the Cartesian frame, so these are translations
+    of ``structure`` as given (``loop_edges`` checks it atom by atom).
+    """
+    prim = structure.get_primitive_structure(tolerance=PRIMITIVE_TOLERANCE)
+    a, b, c = prim.lattice.get_niggli_reduced_lattice().matrix
+    return np.stack([a, b, c, a + b, a + c, b + c])
+
+
+def loop_edges(
+    pos: np.ndarray, cell: np.ndarray, species: np.ndarray, translations: np.ndarray, structure_id: str
+) -> Neighbors:
+    """The 2 * len(translations) directed loop edges of every atom.
+
+    For translation t and receiving atom i the loop is (src=j, dst=i, shift=s) with
+    ``pos[j] + s @ cell - pos[i] == t`` (within ``MATCH_TOLERANCE``): j is i itself
+    in a primitive cell, its translate in a supercell. The -t loops are the reverses
+    of the +t loops, which is exact because each t permutes the atoms.
+
+    Args:
+        pos: [N, 3] positions (Å); cell: [3, 3] rows (Å); species: [N] labels that must match;
+        translations: [T, 3] (Å), T nonzero distinct translations (not containing ±pairs).
+    """
+    inv = np.linalg.inv(cell)
+    n_atoms = len(pos)
+    same_species = species[:, None] == species[None, :]
+    src, dst, shift, dist = [], [], [], []
+    for t in translations:
+        diff = (pos + t)[:, None, :] - pos[None, :, :]  # [i, j, 3]: where j's image must be
+        s = np.rint(diff @ inv)
+        resid = np.linalg.norm(diff - s @ cell, axis=-1)
+        resid[~same_species] = np.inf
+        j = resid.argmin(axis=1)
+        best = resid[np.arange(n_atoms), j]
+        if (best > MATCH_TOLERANCE).any() or np.unique(j).size != n_atoms:
+            atom = int(np.argmax(best)) if (best > MATCH_TOLERANCE).any() else 0
+            raise GraphError(
+                f"structure {structure_id}: atom {atom} has no translate by the primitive "
+                f"lattice vector {np.round(t, 4).tolist()} Å (off by {best[atom]:.3g} Å, "
+                f"tolerance {MATCH_TOLERANCE} Å); the primitive cell disagrees with the structure"
+            )
+        src.append(j)
+        dst.append(np.arange(n_atoms))
+        shift.append(s[np.arange(n_atoms), j].astype(np.int64))
+        dist.append(np.full(n_atoms, np.linalg.norm(t)))
+    plus = Neighbors(np.concatenate(src), np.concatenate(dst), np.concatenate(shift), np.concatenate(dist))
+    minus = Neighbors(plus.dst, plus.src, -plus.shift, plus.dist)
+    return sort_neighbors(Neighbors(*(np.concatenate([p, m]) for p, m in zip(plus, minus))))
+
+
+@VARIANTS.decorator("lattice")
+def lattice(
+    structure: Structure,
+    pos: np.ndarray,
+    cell: np.ndarray,
+    *,
+    cutoff: float,
+    max_neighbors: Optional[int],
+    structure_id: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``multi_edge`` edges (type 0, capped) plus 12 lattice loops per atom (type 1, never capped).
+
+    The loops are ±a, ±b, ±c, ±(a+b), ±(a+c), ±(b+c) of the Niggli-reduced primitive
+    lattice (Matformer), so a supercell or another basis of the crystal gets the same
+    loops. Raises ``GraphError`` when an atom has no translate.
+    """
+    nb = cap_neighbors(neighbour_edges(pos, cell, cutoff, structure_id), max_neighbors, len(pos))
+    species = np.array([str(site.species) for site in structure])
+    loops = loop_edges(pos, cell, species, primitive_translations(structure), structure_id)
+    return to_tensors([(nb, 0), (loops, 1)])
