@@ -1,0 +1,174 @@
+"""One cell = (task, fold, architecture, variant, seed): train, test once, log one MLflow run.
+
+A cell is identified by a key that hashes everything that can change its result
+(dataset sha256, fold, seed, variant, graph settings, resolved hyperparameters,
+training budget); a finished run with that key is never recomputed.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from torch_geometric.data import Data
+from tqdm.auto import tqdm
+
+import architectures
+from bench.config import GridConfig, stable_hash
+from bench.metrics import dummy_predictions, evaluate
+from bench.provenance import device_name, git_commit, package_versions
+from bench.tracking import Tracker
+from bench.training import fit, predict, resolve_device, split_train_val
+
+DUMMY = "dummy"
+NO_VARIANT = "none"
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    fold: int
+    architecture: str
+    variant: str
+    seed: int
+
+    def label(self) -> str:
+        return f"{self.task}|{self.architecture}|{self.variant}|fold{self.fold}|seed{self.seed}"
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    metrics: dict[str, float]
+    run_id: str
+    skipped: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
+    """Everything besides data, fold and seed that determines a cell's result."""
+    if cell.architecture == DUMMY:
+        return {"architecture": DUMMY}
+    return {
+        "architecture": cell.architecture,
+        "variant": cell.variant,
+        "hparams": architectures.resolve_hparams(cell.architecture, **_arch_overrides(cell.architecture, cfg)),
+        "graph": cfg.graph.model_dump(),
+        "train": cfg.train.model_dump(exclude={"device", "num_threads"}),
+    }
+
+
+def _arch_overrides(architecture: str, cfg: GridConfig) -> dict:
+    # The graph cutoff is the models' cutoff too, unless a profile sets it explicitly.
+    overrides = dict(cfg.hparams.get(architecture, {}))
+    if "cutoff" in architectures.REGISTRY.get(architecture).defaults:
+        overrides.setdefault("cutoff", cfg.graph.cutoff)
+    return overrides
+
+
+def cell_key(cell: Cell, dataset_sha256: str, config_hash: str) -> str:
+    return stable_hash({"task": cell.task, "data": dataset_sha256, "fold": cell.fold, "seed": cell.seed,
+                        "config": config_hash}, length=24)
+
+
+def _base_tags(cell: Cell, data, cfg: GridConfig, config_hash: str, key: str) -> dict:
+    tags = {
+        "task": cell.task, "fold": cell.fold, "architecture": cell.architecture, "variant": cell.variant,
+        "seed": cell.seed, "cell_key": key, "config_hash": config_hash, "dataset_sha256": data.sha256,
+        "data_verification": data.verification, "unverified_data": data.verification == "UNVERIFIED",
+        "git_commit": git_commit(), "problem_type": data.problem_type,
+    }
+    tags.update({f"version.{k}": v for k, v in package_versions().items()})
+    return tags
+
+
+def _predictions_csv(ids: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> str:
+    buf = io.StringIO()
+    pd.DataFrame({"id": ids, "y_true": y_true, "y_pred": y_pred}).to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def _record_matbench(data, fold: int, y_pred: np.ndarray) -> dict[str, float]:
+    """Record the fold through the ``matbench`` API (checks ids and order) and return its scores."""
+    from tasks import MATBENCH_TASKS, matbench_recorder
+
+    if data.name not in MATBENCH_TASKS:
+        return {}
+    recorder = matbench_recorder(data)
+    recorder.record(fold, y_pred)
+    scores = recorder.results[f"fold_{fold}"]["scores"]
+    return {f"matbench_{k}": float(v) for k, v in scores.items()}
+
+
+def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, tracker: Tracker,
+             progress: bool = True) -> CellOutcome:
+    """Run (or skip, when already finished) one cell and log it to ``tracker``."""
+    settings = cell_settings(cell, cfg)
+    config_hash = stable_hash(settings)
+    key = cell_key(cell, data.sha256, config_hash)
+    done = tracker.finished_run(key)
+    if done is not None:
+        return CellOutcome(cell, dict(done.data.metrics), done.info.run_id, skipped=True)
+
+    fold = data.folds[cell.fold]
+    test_ids = [data.ids[i] for i in fold.test]
+    y_test = data.targets[fold.test]
+    device = resolve_device(cfg.train.device)
+    tags = _base_tags(cell, data, cfg, config_hash, key)
+    tags["device"] = device_name(device)
+    params = {"architecture": cell.architecture, "variant": cell.variant, "fold": cell.fold, "seed": cell.seed,
+              "n_train_fold": len(fold.train), "n_test": len(fold.test)}
+    if cell.architecture != DUMMY:
+        params.update({f"hp.{k}": v for k, v in settings["hparams"].items()})
+        params.update({f"train.{k}": v for k, v in cfg.train.model_dump().items()})
+        params.update({"cutoff": cfg.graph.cutoff, "max_neighbors": cfg.graph.max_neighbors})
+
+    start = time.perf_counter()
+    with tracker.run(cell.label(), tags, params) as log:
+        log.log_dict(settings, "config.json")
+        if cell.architecture == DUMMY:
+            y_pred = dummy_predictions(data.problem_type, data.targets[fold.train], len(fold.test))
+            extra: dict[str, float] = {}
+        else:
+            if graphs is None:
+                raise ValueError(f"{cell.label()}: graphs are required for a model cell")
+            train_idx, val_idx = split_train_val(fold.train, cfg.train.val_fraction, cell.seed)
+            result = fit(
+                cell.architecture, settings["hparams"],
+                [graphs[i] for i in train_idx], data.targets[train_idx],
+                [graphs[i] for i in val_idx], data.targets[val_idx],
+                data.problem_type, cfg.train, cell.seed,
+                on_epoch=lambda epoch, m: log.log_metrics(m, step=epoch),
+                progress=progress, desc=cell.label(),
+            )
+            y_pred = predict(result.model, [graphs[i] for i in fold.test], result.scaler, data.problem_type,
+                             cfg.train.batch_size, device)
+            extra = {"n_params": result.n_params, "best_epoch": result.best_epoch, "best_val_score": result.best_val,
+                     "epochs_run": len(result.history), "train_structures_per_s": result.structures_per_second,
+                     "n_train": len(train_idx), "n_val": len(val_idx)}
+        metrics = {f"test_{k}": v for k, v in evaluate(data.problem_type, y_test, y_pred).items()}
+        metrics.update(_record_matbench(data, cell.fold, y_pred))
+        metrics.update(extra)
+        metrics["wall_time_s"] = time.perf_counter() - start
+        log.log_text(_predictions_csv(test_ids, y_test, y_pred), "predictions.csv")
+        log.log_metrics(metrics)
+        run_id = log.run_id
+    return CellOutcome(cell, metrics, run_id)
+
+
+def summary_line(outcome: CellOutcome, unit: str = "") -> str:
+    m = outcome.metrics
+    head = "test MAE" if "test_mae" in m else "test ROC-AUC"
+    value = m.get("test_mae", m.get("test_roc_auc", float("nan")))
+    status = "skipped (already finished)" if outcome.skipped else f"{m.get('wall_time_s', 0):.0f} s"
+    parts = [f"{outcome.cell.label()}: {head} {value:.4g} {unit}".rstrip(), status]
+    if "n_params" in m:
+        parts.append(f"{int(m['n_params'])} params, best epoch {int(m['best_epoch'])}")
+    return " | ".join(parts)
+
+
+def log_summary(outcome: CellOutcome, unit: str = "") -> None:
+    tqdm.write(summary_line(outcome, unit))
+

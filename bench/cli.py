@@ -1,0 +1,151 @@
+"""Command line: a thin layer over :mod:`bench.grid` and friends.
+
+    bench list [architectures|variants|tasks]
+    bench train --task T --architecture A --variant V --fold K --seed S
+    bench ablation --profile quick [--tasks ...] [--architectures ...] [--set train.epochs=5]
+    bench table --profile quick
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import defaults
+from bench.config import GridConfig, load_config
+from bench.registry import UnknownNameError
+
+
+def _grid_options(parser: argparse.ArgumentParser, default_profile: str | None) -> None:
+    parser.add_argument("--profile", default=default_profile, help="profile name in configs/ or a YAML path")
+    parser.add_argument("--tasks", help="comma-separated task names (overrides the profile)")
+    parser.add_argument("--architectures", help="comma-separated architecture names")
+    parser.add_argument("--variants", help="comma-separated edge variants")
+    parser.add_argument("--folds", help="comma-separated fold numbers 0..4")
+    parser.add_argument("--seeds", help="comma-separated seeds")
+    parser.add_argument("--experiment", help="MLflow experiment name (default: the profile's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config field, e.g. --set train.epochs=5 (repeatable)")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--allow-unverified-data", action="store_true",
+                        help="run data files whose sha256 is not verified (every run is tagged)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first so its architectures/variants/tasks register")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _config_from_args(args: argparse.Namespace) -> GridConfig:
+    overrides = list(args.overrides)
+    for field in ("tasks", "architectures", "variants", "folds", "seeds"):
+        value = getattr(args, field, None)
+        if value:
+            overrides.append(f"{field}=[{value}]")
+    if args.experiment:
+        overrides.append(f"experiment={args.experiment}")
+    if args.allow_unverified_data:
+        overrides.append("allow_unverified_data=true")
+    cfg = load_config(args.profile, overrides)
+    cfg.validate_names()
+    return cfg
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    import architectures
+    import tasks
+    from bench.graphs import VARIANTS
+
+    what = args.what
+    if what in ("all", "architectures"):
+        print("architectures:")
+        for name, spec in architectures.REGISTRY.items():
+            print(f"  {name:<12} {spec.family:<12} {spec.description}")
+    if what in ("all", "variants"):
+        print("edge variants:")
+        for name, variant in VARIANTS.items():
+            doc = (getattr(variant, "__doc__", "") or "").strip().splitlines()
+            print(f"  {name:<12} {doc[0] if doc else ''}")
+    if what in ("all", "tasks"):
+        print("tasks:")
+        for name, task in tasks.TASKS.items():
+            print(f"  {name:<24} {task.problem_type:<15} {task.n_samples:>7} rows  target {task.target} ({task.unit})")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from bench.cell import Cell, run_cell, summary_line
+    from bench.graphs import build_task_graphs
+    from bench.grid import load_task
+    from bench.tracking import Tracker
+
+    args.tasks, args.architectures, args.variants = args.task, args.architecture, args.variant
+    args.folds, args.seeds = str(args.fold), str(args.seed)
+    cfg = _config_from_args(args)
+    data = load_task(args.task, cfg)
+    graphs = build_task_graphs(data.structures, data.ids, args.variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
+                               data.sha256, progress=not args.no_progress)
+    cell = Cell(args.task, args.fold, args.architecture, args.variant, args.seed)
+    outcome = run_cell(cell, cfg, data, graphs, Tracker(cfg.experiment, args.tracking_uri), not args.no_progress)
+    print(summary_line(outcome))
+
+
+def cmd_ablation(args: argparse.Namespace) -> None:
+    from bench.grid import grid_tables, run_grid
+
+    cfg = _config_from_args(args)
+    run_grid(cfg, args.tracking_uri, progress=not args.no_progress)
+    _print_tables(grid_tables(cfg, args.tracking_uri, args.results_dir))
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from bench.grid import grid_tables
+
+    _print_tables(grid_tables(_config_from_args(args), args.tracking_uri, args.results_dir))
+
+
+def _print_tables(tables) -> None:
+    for t in tables:
+        print(f"\n## {t.task}\n\n{t.markdown}")
+        for path in t.files:
+            print(f"wrote {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="How should a GNN encode crystal periodicity? Ablation suite.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list architectures, edge variants and tasks")
+    p.add_argument("what", nargs="?", default="all", choices=["all", "architectures", "variants", "tasks"])
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("train", help="run one cell (task, fold, architecture, variant, seed)")
+    _grid_options(p, default_profile=None)
+    p.add_argument("--task", default=defaults.DEFAULT_TASK)
+    p.add_argument("--architecture", default="cgcnn")
+    p.add_argument("--variant", default=defaults.DEFAULT_VARIANT)
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    for name, func, helptext in (("ablation", cmd_ablation, "run a grid of cells (resumes) and write its tables"),
+                                 ("table", cmd_table, "write the tables of a grid from MLflow without running")):
+        p = sub.add_parser(name, help=helptext)
+        _grid_options(p, default_profile="quick")
+        p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bench.plugins import load_plugins
+
+    try:
+        load_plugins(args.plugin)
+        args.func(args)
+    except (UnknownNameError, ValueError, FileNotFoundError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,135 @@
+"""Typed run configuration: YAML profiles in ``configs/`` validated into these models.
+
+Every default comes from :mod:`bench.defaults`; a profile sets only what differs, and
+``--set section.key=value`` on the command line overrides any field.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bench import defaults
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GraphConfig(StrictModel):
+    """How structures become graphs (the variant is a grid axis, not set here)."""
+
+    cutoff: float = Field(defaults.CUTOFF, gt=0, description="neighbour cutoff (Å)")
+    max_neighbors: int | None = Field(defaults.MAX_NEIGHBORS, ge=1, description="tie-inclusive cap per atom; null = none")
+
+
+class TrainConfig(StrictModel):
+    """Budget and optimiser of one cell."""
+
+    epochs: int = Field(defaults.EPOCHS, ge=1)
+    batch_size: int = Field(defaults.BATCH_SIZE, ge=1)
+    lr: float = Field(defaults.LEARNING_RATE, gt=0)
+    weight_decay: float = Field(defaults.WEIGHT_DECAY, ge=0)
+    patience: int = Field(defaults.PATIENCE, ge=1)
+    val_fraction: float = Field(defaults.VAL_FRACTION, gt=0, lt=1)
+    loss: Literal["l1", "mse"] = defaults.LOSS
+    lr_decay_factor: float = Field(defaults.LR_DECAY_FACTOR, gt=0, le=1)
+    lr_decay_patience: int = Field(defaults.LR_DECAY_PATIENCE, ge=1)
+    device: str = defaults.DEVICE
+    num_threads: int | None = Field(None, ge=1, description="torch threads; null = torch's default")
+
+
+class GridConfig(StrictModel):
+    """A grid of cells: tasks x architectures x variants x folds x seeds."""
+
+    experiment: str = defaults.EXPERIMENT
+    tasks: list[str] = Field(default_factory=lambda: [defaults.DEFAULT_TASK])
+    architectures: list[str] = Field(default_factory=lambda: ["cgcnn"])
+    variants: list[str] = Field(default_factory=lambda: ["distance", "multi_edge", "lattice"])
+    folds: list[int] = Field(default_factory=lambda: list(defaults.FOLDS))
+    seeds: list[int] = Field(default_factory=lambda: list(defaults.SEEDS))
+    graph: GraphConfig = Field(default_factory=GraphConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    hparams: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-architecture overrides")
+    allow_unverified_data: bool = False
+
+    @field_validator("folds")
+    @classmethod
+    def _folds_in_range(cls, folds: list[int]) -> list[int]:
+        bad = [f for f in folds if not 0 <= f <= 4]
+        if bad:
+            raise ValueError(f"folds must be in 0..4, got {bad}")
+        return folds
+
+    def validate_names(self) -> None:
+        """Check every task, architecture, variant and hyperparameter name against its registry."""
+        import architectures
+        import tasks
+        from bench.graphs import VARIANTS
+
+        for name in self.tasks:
+            tasks.TASKS.get(name)
+        for name in self.architectures:
+            architectures.REGISTRY.get(name)
+        for name in self.variants:
+            VARIANTS.get(name)
+        for name, overrides in self.hparams.items():
+            architectures.resolve_hparams(name, **overrides)
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Short sha256 of a JSON-serialisable object (key order does not matter)."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw profile dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        dotted, value = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        node = raw
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {dotted}: {key!r} is not a section")
+        node[keys[-1]] = _parse_value(value)
+    return raw
+
+
+def profile_path(profile: str | Path) -> Path:
+    path = Path(profile)
+    if path.suffix in {".yaml", ".yml"}:
+        return path
+    candidate = defaults.PROFILES_DIR / f"{profile}.yaml"
+    if not candidate.exists():
+        known = sorted(p.stem for p in defaults.PROFILES_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"unknown profile {profile!r}; known: {', '.join(known)}")
+    return candidate
+
+
+def load_config(profile: str | Path | None = None, overrides: list[str] | None = None) -> GridConfig:
+    """Profile YAML (or none) + ``--set`` overrides -> validated :class:`GridConfig`."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if profile is not None:
+        path = profile_path(profile)
+        source = str(path)
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"profile {path} must be a mapping at the top level")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return GridConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ValueError(f"invalid configuration from {source}:\n{err}") from None

@@ -1,0 +1,107 @@
+"""MLflow tracking: one run per cell, looked up by its cell key so reruns resume.
+
+Uses ``MlflowClient`` (no global fluent state). The default store is a SQLite file
+in the project (:func:`bench.defaults.tracking_uri`); any MLflow URI works.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from mlflow.entities import Metric, Param, Run, RunStatus
+from mlflow.tracking import MlflowClient
+from mlflow.utils.time import get_current_time_millis
+
+from bench import defaults
+
+TAG_PREFIX = "bench."
+for _noisy in ("alembic", "mlflow.store.db.utils"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:", "/")) or "://" not in uri
+
+
+class Tracker:
+    """An MLflow experiment that stores cells."""
+
+    def __init__(self, experiment: str, tracking_uri: str | None = None) -> None:
+        self.uri = tracking_uri or defaults.tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.experiment_name = experiment
+        self.experiment_id = self._ensure_experiment(experiment)
+
+    def _ensure_experiment(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if _is_local(self.uri):
+            path = defaults.artifact_root(self.uri) / name
+            path.mkdir(parents=True, exist_ok=True)
+            location = path.as_uri()
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def finished_run(self, cell_key: str) -> Run | None:
+        """The finished run of ``cell_key``, if any."""
+        runs = self.search(f"tags.`{TAG_PREFIX}cell_key` = '{cell_key}' and attributes.status = 'FINISHED'")
+        return runs[0] if runs else None
+
+    def search(self, filter_string: str = "") -> list[Run]:
+        out: list[Run] = []
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string=filter_string,
+                                           max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    @contextmanager
+    def run(self, name: str, tags: dict[str, Any], params: dict[str, Any]) -> Iterator["RunLogger"]:
+        """Open a run; it ends FINISHED on success, KILLED on Ctrl-C, FAILED on an error."""
+        run = self.client.create_run(self.experiment_id, run_name=name,
+                                     tags={f"{TAG_PREFIX}{k}": str(v) for k, v in tags.items()})
+        logger = RunLogger(self.client, run.info.run_id)
+        logger.log_params(params)
+        status = RunStatus.to_string(RunStatus.FAILED)
+        try:
+            yield logger
+            status = RunStatus.to_string(RunStatus.FINISHED)
+        except KeyboardInterrupt:
+            status = RunStatus.to_string(RunStatus.KILLED)
+            raise
+        finally:
+            self.client.set_terminated(run.info.run_id, status=status)
+
+
+class RunLogger:
+    """Thin helper over one run id."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        items = [Param(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in sorted(params.items())]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start:start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        now = get_current_time_millis()
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=items)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, f"{TAG_PREFIX}{key}", str(value))
+
+    def log_dict(self, obj: Any, name: str) -> None:
+        self.client.log_dict(self.run_id, obj, name)
+
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)

@@ -1,0 +1,191 @@
+"""Train one model on one fold: seeded split, target scaling, early stopping.
+
+Plain functions over lists of graphs; tracking and the grid live elsewhere.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+from tqdm.auto import tqdm
+
+import architectures
+from bench.config import TrainConfig
+from bench.metrics import CLASSIFICATION, REGRESSION, evaluate
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def split_train_val(indices: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a validation split from a training fold with the cell's seed -> (train, val)."""
+    indices = np.asarray(indices)
+    if len(indices) < 2:
+        raise ValueError(f"a training fold needs at least 2 structures, got {len(indices)}")
+    perm = np.random.default_rng(seed).permutation(len(indices))
+    n_val = min(max(1, int(round(val_fraction * len(indices)))), len(indices) - 1)
+    return np.sort(indices[perm[n_val:]]), np.sort(indices[perm[:n_val]])
+
+
+@dataclass(frozen=True)
+class TargetScaler:
+    """Standardise regression targets with statistics of the training part only."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, targets: np.ndarray, problem_type: str) -> "TargetScaler":
+        if problem_type == CLASSIFICATION:
+            return cls(0.0, 1.0)
+        std = float(np.std(targets))
+        return cls(float(np.mean(targets)), std if std > 0 else 1.0)
+
+    def transform(self, y: torch.Tensor) -> torch.Tensor:
+        return (y - self.mean) / self.std
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.std + self.mean
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns. ``history`` has one dict per epoch."""
+
+    model: torch.nn.Module
+    scaler: TargetScaler
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val: float = float("inf")
+    train_seconds: float = 0.0  # wall time of fit, validation included
+    structures_per_second: float = 0.0  # training throughput (optimisation steps only)
+    n_params: int = 0
+
+
+def _with_targets(graphs: list[Data], targets: np.ndarray) -> list[Data]:
+    out = []
+    for g, y in zip(graphs, targets):
+        g = copy.copy(g)
+        g.y = torch.tensor([float(y)], dtype=torch.float32)
+        out.append(g)
+    return out
+
+
+def _loss_fn(problem_type: str, loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if problem_type == CLASSIFICATION:
+        return torch.nn.functional.binary_cross_entropy_with_logits
+    return torch.nn.functional.l1_loss if loss == "l1" else torch.nn.functional.mse_loss
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, graphs: list[Data], scaler: TargetScaler, problem_type: str,
+            batch_size: int, device: torch.device) -> np.ndarray:
+    """Predictions in target units (regression) or class-1 probabilities (classification): [n]."""
+    model.eval()
+    outs = []
+    for batch in DataLoader(graphs, batch_size=batch_size, shuffle=False):
+        out = model(batch.to(device)).squeeze(-1)
+        outs.append(torch.sigmoid(out) if problem_type == CLASSIFICATION else scaler.inverse(out))
+    return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
+
+
+def fit(
+    architecture: str,
+    hparams: dict,
+    train_graphs: list[Data],
+    train_targets: np.ndarray,
+    val_graphs: list[Data],
+    val_targets: np.ndarray,
+    problem_type: str,
+    cfg: TrainConfig,
+    seed: int,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> FitResult:
+    """Train ``architecture`` with early stopping on validation; return the best model.
+
+    The validation score is MAE in target units (regression) or BCE (classification).
+    ``on_epoch(epoch, metrics)`` is called after every epoch (for tracking / pruning).
+    """
+    if problem_type not in (REGRESSION, CLASSIFICATION):
+        raise ValueError(f"unknown problem type {problem_type!r}")
+    seed_everything(seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    device = resolve_device(cfg.device)
+    scaler = TargetScaler.fit(np.asarray(train_targets), problem_type)
+    model = architectures.create(architecture, out_dim=1, **hparams).to(device)
+    loss_fn = _loss_fn(problem_type, cfg.loss)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=cfg.lr_decay_factor, patience=cfg.lr_decay_patience
+    )
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(_with_targets(train_graphs, train_targets), batch_size=cfg.batch_size,
+                        shuffle=True, generator=generator)
+    result = FitResult(model=model, scaler=scaler, n_params=architectures.count_parameters(model))
+    best_state = copy.deepcopy(model.state_dict())
+    stale = 0
+    seen = 0
+    train_time = 0.0
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        epoch_start = time.perf_counter()
+        for batch in loader:
+            batch = batch.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            target = batch.y if problem_type == CLASSIFICATION else scaler.transform(batch.y)
+            loss = loss_fn(model(batch).squeeze(-1), target)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.num_graphs
+            count += batch.num_graphs
+        seen += count
+        train_time += time.perf_counter() - epoch_start
+        val_pred = predict(model, val_graphs, scaler, problem_type, cfg.batch_size, device)
+        val_score = _validation_score(problem_type, np.asarray(val_targets), val_pred)
+        scheduler.step(val_score)
+        metrics = {"train_loss": total / max(count, 1), "val_score": val_score, "lr": optimizer.param_groups[0]["lr"]}
+        result.history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if val_score < result.best_val:
+            result.best_val, result.best_epoch, stale = val_score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", val=f"{val_score:.3f}", best=f"{result.best_val:.3f}")
+        if stale >= cfg.patience:
+            break
+    result.train_seconds = time.perf_counter() - start
+    result.structures_per_second = seen / train_time if train_time > 0 else 0.0
+    model.load_state_dict(best_state)
+    return result
+
+
+def _validation_score(problem_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Lower is better: MAE (regression) or binary cross-entropy (classification)."""
+    if problem_type == REGRESSION:
+        return evaluate(REGRESSION, y_true, y_pred)["mae"]
+    p = np.clip(y_pred, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p)))

@@ -1,0 +1,52 @@
+import pytest
+
+from bench import defaults
+from bench.config import GridConfig, load_config, stable_hash
+from bench.registry import UnknownNameError
+
+
+def test_defaults_come_from_defaults_module():
+    cfg = GridConfig()
+    assert cfg.graph.cutoff == defaults.CUTOFF
+    assert cfg.graph.max_neighbors == defaults.MAX_NEIGHBORS
+    assert cfg.train.epochs == defaults.EPOCHS
+    assert cfg.tasks == [defaults.DEFAULT_TASK]
+
+
+def test_quick_profile_and_overrides():
+    cfg = load_config("quick", ["train.epochs=3", "graph.max_neighbors=null", "variants=[lattice]"])
+    assert cfg.experiment == "quick"
+    assert cfg.train.epochs == 3
+    assert cfg.graph.max_neighbors is None
+    assert cfg.variants == ["lattice"]
+    assert cfg.folds == [0, 1, 2, 3, 4]
+
+
+def test_invalid_values_name_the_field():
+    with pytest.raises(ValueError, match="epochs"):
+        load_config("quick", ["train.epochs=0"])
+    with pytest.raises(ValueError, match="folds must be in 0..4"):
+        load_config(None, ["folds=[5]"])
+    with pytest.raises(ValueError, match="not_a_field"):
+        load_config(None, ["train.not_a_field=1"])
+    with pytest.raises(ValueError, match="key=value"):
+        load_config(None, ["train.epochs"])
+
+
+def test_unknown_profile_lists_profiles():
+    with pytest.raises(FileNotFoundError, match="quick"):
+        load_config("nope")
+
+
+def test_unknown_names_list_choices():
+    cfg = load_config(None, ["architectures=[cgcnn, gcn9000]"])
+    with pytest.raises(UnknownNameError, match="cgcnn"):
+        cfg.validate_names()
+    cfg = load_config(None, ["hparams={cgcnn: {hiden: 3}}"])
+    with pytest.raises(ValueError, match="hidden"):
+        cfg.validate_names()
+
+
+def test_stable_hash_ignores_key_order():
+    assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
+    assert stable_hash({"a": 1}) != stable_hash({"a": 2})
