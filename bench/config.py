@@ -41,6 +41,7 @@ class TrainConfig(StrictModel):
     lr_decay_patience: int = Field(defaults.LR_DECAY_PATIENCE, ge=1)
     device: str = defaults.DEVICE
     num_threads: int | None = Field(None, ge=1, description="torch threads; null = torch's default")
+    deterministic: bool = Field(defaults.DETERMINISTIC, description="deterministic torch kernels (repeatable cells)")
 
 
 class GridConfig(StrictModel):

@@ -42,6 +42,7 @@ LOSS = "l1"  # on standardised targets (regression); classification uses BCE
 LR_DECAY_FACTOR = 0.5  # ReduceLROnPlateau on validation loss
 LR_DECAY_PATIENCE = 8
 DEVICE = "auto"  # cuda when available, else cpu
+DETERMINISTIC = True  # torch deterministic kernels: a seed repeats a cell bit for bit on CPU
 
 # --- grid ------------------------------------------------------------------
 FOLDS = (0, 1, 2, 3, 4)

@@ -130,6 +130,9 @@ def fit(
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = resolve_device(cfg.device)
+    # CPU scatter-add backward is not bit-repeatable across runs without this; on CUDA a
+    # few kernels have no deterministic version, so warn there instead of failing.
+    torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
     scaler = TargetScaler.fit(np.asarray(train_targets), problem_type)
     model = architectures.create(architecture, out_dim=1, **hparams).to(device)
     loss_fn = _loss_fn(problem_type, cfg.loss)
