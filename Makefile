@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ARGS ?=
 
-.PHONY: install test test-slow test-all ablation table list clean-cache
+.PHONY: install test test-slow test-all lint ablation table list clean-cache
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ test-slow: install
 
 test-all: install
 	$(PY) -m pytest -q -m ''
+
+lint: install
+	$(PY) -m ruff check bench architectures tasks tests
 
 ablation: install
 	$(PY) -m bench ablation --profile $(PROFILE) $(ARGS)

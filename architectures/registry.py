@@ -6,7 +6,8 @@ calls :func:`create` and the model's ``forward(batch) -> [num_graphs, out_dim]``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 

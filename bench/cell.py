@@ -7,6 +7,7 @@ training budget); a finished run with that key is never recomputed.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -96,6 +97,7 @@ def _record_matbench(data, fold: int, y_pred: np.ndarray) -> dict[str, float]:
 
     if data.name not in MATBENCH_TASKS:
         return {}
+    logging.getLogger("matbench").setLevel(logging.WARNING)  # one INFO line per fold otherwise
     recorder = matbench_recorder(data)
     recorder.record(fold, y_pred)
     scores = recorder.results[f"fold_{fold}"]["scores"]

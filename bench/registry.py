@@ -5,7 +5,8 @@ a typo on the command line never silently runs something else.
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
 
 T = TypeVar("T")
 

@@ -6,7 +6,8 @@ their own tests; the suite's architecture test mixin is built on them.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,6 +15,9 @@ from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch, Data
 
 from bench.graphs import build_graph
+
+if TYPE_CHECKING:
+    from e3nn import o3
 
 StructureTransform = Callable[[Structure], Structure]
 
@@ -85,3 +89,37 @@ def output_difference(model: torch.nn.Module, structure: Structure, transform: S
     before = predict_structures(model, [structure], variant, **graph_kwargs)
     after = predict_structures(model, [transform(structure)], variant, **graph_kwargs)
     return float((after - before).detach().abs().max())
+
+
+#: ``(name, irreps, features)`` of one internal layer: node features [N, irreps.dim] whose
+#: columns transform by ``irreps.D_from_matrix(R)`` (e3nn's basis: for ``1o``, D(R) = R).
+LayerFeatures = tuple[str, "o3.Irreps", torch.Tensor]
+
+
+def layer_features(model: torch.nn.Module, structure: Structure, variant: str, **graph_kwargs) -> list[LayerFeatures]:
+    """Per-layer node features of ``structure`` through ``model.node_features(batch)`` (float64)."""
+    graph = to_double(build_graph(structure, variant, structure_id="equivariance-test", **graph_kwargs))
+    return model.node_features(Batch.from_data_list([graph]))
+
+
+def assert_equivariant(model: torch.nn.Module, structure: Structure, variant: str, rotation: np.ndarray,
+                       atol: float = 1e-9, rtol: float = 1e-7, **graph_kwargs) -> int:
+    """Assert every internal layer of ``model`` is equivariant under ``rotation`` (proper or improper).
+
+    The model exposes ``node_features(batch) -> list[(name, e3nn Irreps, Tensor [N, irreps.dim])]``.
+    Rotating the crystal (cell and positions) must map each layer's features ``f`` to
+    ``f @ D(R).T``, with ``D = irreps.D_from_matrix(R)`` from e3nn, which includes parity for
+    an improper ``R``. Returns the number of layers checked (so a test can assert it is > 0).
+    """
+    before = layer_features(model, structure, variant, **graph_kwargs)
+    after = layer_features(model, rotate(structure, rotation), variant, **graph_kwargs)
+    if not before:
+        raise AssertionError(f"{type(model).__name__}.node_features returned no layers")
+    R = torch.as_tensor(rotation, dtype=torch.float64)
+    for (name, irreps, f), (_, _, g) in zip(before, after):
+        if f.shape[-1] != irreps.dim:
+            raise AssertionError(f"layer {name!r}: {f.shape[-1]} columns but irreps {irreps} have dim {irreps.dim}")
+        expected = f @ irreps.D_from_matrix(R).to(f.dtype).T
+        torch.testing.assert_close(g, expected, atol=atol, rtol=rtol, msg=lambda m, name=name, irreps=irreps: (
+            f"{type(model).__name__} layer {name!r} ({irreps}) on {variant!r} is not equivariant: {m}"))
+    return len(before)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from mlflow.entities import Metric, Param, Run, RunStatus
 from mlflow.tracking import MlflowClient
@@ -62,7 +63,7 @@ class Tracker:
                 return out
 
     @contextmanager
-    def run(self, name: str, tags: dict[str, Any], params: dict[str, Any]) -> Iterator["RunLogger"]:
+    def run(self, name: str, tags: dict[str, Any], params: dict[str, Any]) -> Iterator[RunLogger]:
         """Open a run; it ends FINISHED on success, KILLED on Ctrl-C, FAILED on an error."""
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={f"{TAG_PREFIX}{k}": str(v) for k, v in tags.items()})

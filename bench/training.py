@@ -8,7 +8,7 @@ import copy
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ class TargetScaler:
     std: float
 
     @classmethod
-    def fit(cls, targets: np.ndarray, problem_type: str) -> "TargetScaler":
+    def fit(cls, targets: np.ndarray, problem_type: str) -> TargetScaler:
         if problem_type == CLASSIFICATION:
             return cls(0.0, 1.0)
         std = float(np.std(targets))

@@ -16,7 +16,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,7 +31,7 @@ N_FOLDS = 5
 FOLD_SEED = 18012019
 FOLD_SOURCE_RECIPE = f"kfold-{FOLD_SEED}"
 
-TASKS: "Registry[Task]" = Registry("task")
+TASKS: Registry[Task] = Registry("task")
 
 
 class DataUnavailableError(FileNotFoundError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from bench.graphs.errors import GraphError
 from bench.graphs.registry import VARIANTS
 
 
-def validate_params(variant: str, cutoff: float, max_neighbors: Optional[int]) -> str:
+def validate_params(variant: str, cutoff: float, max_neighbors: int | None) -> str:
     """Check the graph parameters; returns the variant's registered (lower-case) name.
 
     Raises ``UnknownNameError`` (listing the variants) for an unknown variant and
@@ -37,7 +37,7 @@ def target_tensor(y: Any) -> torch.Tensor:
     return t.reshape(1) if t.dim() == 0 else t.reshape(1, -1)
 
 
-def structure_label(structure: Structure, structure_id: Optional[str]) -> str:
+def structure_label(structure: Structure, structure_id: str | None) -> str:
     """How error messages name a structure: its id, else its formula."""
     return repr(structure_id) if structure_id is not None else f"{structure.composition.reduced_formula} (no id)"
 
@@ -46,8 +46,8 @@ def build_graph(
     structure: Structure,
     variant: str = DEFAULT_VARIANT,
     cutoff: float = CUTOFF,
-    max_neighbors: Optional[int] = MAX_NEIGHBORS,
-    structure_id: Optional[str] = None,
+    max_neighbors: int | None = MAX_NEIGHBORS,
+    structure_id: str | None = None,
     y: Any = None,
 ) -> Data:
     """The periodic graph of one crystal, per the graph contract (DESIGN.md).
@@ -128,11 +128,11 @@ class PeriodicGraph:
 
     variant: str = DEFAULT_VARIANT
     cutoff: float = CUTOFF
-    max_neighbors: Optional[int] = MAX_NEIGHBORS
+    max_neighbors: int | None = MAX_NEIGHBORS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variant", validate_params(self.variant, self.cutoff, self.max_neighbors))
         object.__setattr__(self, "cutoff", float(self.cutoff))
 
-    def __call__(self, structure: Structure, structure_id: Optional[str] = None, y: Any = None) -> Data:
+    def __call__(self, structure: Structure, structure_id: str | None = None, y: Any = None) -> Data:
         return build_graph(structure, self.variant, self.cutoff, self.max_neighbors, structure_id, y)

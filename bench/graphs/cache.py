@@ -6,7 +6,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import torch
 from pymatgen.core import Structure
@@ -23,7 +24,7 @@ GRAPH_CODE_VERSION = "1"
 
 
 def graph_cache_key(
-    dataset_sha256: str, variant: str, cutoff: float, max_neighbors: Optional[int], ids: Sequence[str]
+    dataset_sha256: str, variant: str, cutoff: float, max_neighbors: int | None, ids: Sequence[str]
 ) -> str:
     """sha256 hex digest naming the cache file of one (data set, graph settings) pair.
 
@@ -56,10 +57,10 @@ def build_task_graphs(
     ids: Sequence[str],
     variant: str,
     cutoff: float,
-    max_neighbors: Optional[int],
+    max_neighbors: int | None,
     dataset_sha256: str,
-    cache_dir: Optional[os.PathLike | str] = None,
-    targets: Optional[Sequence[Any]] = None,
+    cache_dir: os.PathLike | str | None = None,
+    targets: Sequence[Any] | None = None,
     progress: bool = True,
 ) -> list[Data]:
     """The graphs of all structures, built once and cached.
@@ -80,7 +81,7 @@ def build_task_graphs(
         raise ValueError(f"{len(targets)} targets but {len(ids)} structures")
     root = Path(cache_dir) if cache_dir is not None else defaults.cache_dir()
     path = root / "graphs" / f"{graph_cache_key(dataset_sha256, variant, cutoff, max_neighbors, ids)}.pt"
-    graphs: Optional[list[Data]] = None
+    graphs: list[Data] | None = None
     if path.exists():
         try:
             # our own file of Data objects, which the weights-only unpickler refuses

@@ -1,7 +1,7 @@
 """Operations on edge lists shared by the variants: checks, symmetrisation, the cap."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ def symmetrize(nb: Neighbors) -> Neighbors:
     return dedupe(both)
 
 
-def cap_neighbors(nb: Neighbors, max_neighbors: Optional[int], n_atoms: int) -> Neighbors:
+def cap_neighbors(nb: Neighbors, max_neighbors: int | None, n_atoms: int) -> Neighbors:
     """Tie-inclusive neighbour cap, then symmetrised.
 
     Per receiving atom, keeps every edge with ``dist <= d_k + TIE_TOLERANCE`` where

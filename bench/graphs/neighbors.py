@@ -33,7 +33,7 @@ class Neighbors(NamedTuple):
         """E (``len()`` of the tuple itself is its 4 fields)."""
         return int(self.src.shape[0])
 
-    def take(self, index: np.ndarray) -> "Neighbors":
+    def take(self, index: np.ndarray) -> Neighbors:
         """The sub-list selected by a boolean mask or an index array."""
         return Neighbors(self.src[index], self.dst[index], self.shift[index], self.dist[index])
 

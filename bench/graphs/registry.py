@@ -5,7 +5,7 @@ imports every module in its folder, so adding a variant means adding one file.
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class VariantFn(Protocol):
         cell: np.ndarray,
         *,
         cutoff: float,
-        max_neighbors: Optional[int],
+        max_neighbors: int | None,
         structure_id: str,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 

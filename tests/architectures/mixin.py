@@ -22,7 +22,6 @@ from bench.testing import (
     rotate,
     shear_basis,
     supercell,
-    to_double,
     translate,
 )
 from tests import crystals

@@ -20,10 +20,11 @@ def _ablation(uri, results, *extra):
 
 def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
     tmp_path, uri = env
-    args = ("--folds", "0", "--variants", "distance,lattice", "--set", "train.epochs=1",
+    args = ("--folds", "0", "--seeds", "0", "--variants", "distance,lattice", "--set", "train.epochs=1",
             "--set", "hparams={cgcnn: {hidden: 16, num_layers: 1}}")
     assert _ablation(uri, tmp_path / "results", *args) == 0
     out = capsys.readouterr().out
+    assert "| cgcnn | lattice |" in out and "CGCNN (published)" in out  # the table is printed
     table = pd.read_csv(tmp_path / "results" / "t" / "matbench_jdft2d_leaderboard.csv")
     ours = table[table.source == "this suite"]
     assert set(zip(ours.architecture, ours.variant)) == {("cgcnn", "distance"), ("cgcnn", "lattice"), ("dummy", "none")}

@@ -1,7 +1,6 @@
 """``distance``: one edge per ordered atom pair at its minimum-image distance."""
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ def distance(
     cell: np.ndarray,
     *,
     cutoff: float,
-    max_neighbors: Optional[int],
+    max_neighbors: int | None,
     structure_id: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One edge per ordered pair (i != j) within the cutoff at its minimum image.

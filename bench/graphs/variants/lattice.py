@@ -1,7 +1,6 @@
 """``lattice``: ``multi_edge`` plus Matformer's lattice self-loops (``edge_type`` 1)."""
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 import torch
@@ -78,7 +77,7 @@ def lattice(
     cell: np.ndarray,
     *,
     cutoff: float,
-    max_neighbors: Optional[int],
+    max_neighbors: int | None,
     structure_id: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``multi_edge`` edges (type 0, capped) plus 12 lattice loops per atom (type 1, never capped).

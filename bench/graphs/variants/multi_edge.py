@@ -1,7 +1,6 @@
 """``multi_edge``: every (i, j, shift) within the cutoff; periodic images are distinct edges."""
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ def multi_edge(
     cell: np.ndarray,
     *,
     cutoff: float,
-    max_neighbors: Optional[int],
+    max_neighbors: int | None,
     structure_id: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Every periodic image within the cutoff is its own edge (``edge_type`` 0).
