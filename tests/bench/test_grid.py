@@ -7,8 +7,7 @@ from bench.tracking import Tracker
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+def env(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     return tmp_path, uri
 
