@@ -133,6 +133,10 @@ def fit(
     # CPU scatter-add backward is not bit-repeatable across runs without this; on CUDA a
     # few kernels have no deterministic version, so warn there instead of failing.
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
+    # Radial bases (Gaussians far from their centre) underflow into denormal floats, on
+    # which x86 CPUs run matmuls and exp about 5x slower (CGCNN on jdft2d: 47 -> 239
+    # structures/s); flushing them to zero changes values below 1e-38 only.
+    torch.set_flush_denormal(True)
     scaler = TargetScaler.fit(np.asarray(train_targets), problem_type)
     model = architectures.create(architecture, out_dim=1, **hparams).to(device)
     loss_fn = _loss_fn(problem_type, cfg.loss)
