@@ -2,7 +2,9 @@
 
 ``get_task(name).load()`` returns a :class:`TaskData` (structures, targets, five
 folds, sha256, verification label). Importing this package registers the nine
-Matbench v0.1 structure tasks and ``perovskites_cdvae``.
+Matbench v0.1 structure tasks, ``perovskites_cdvae`` and the synthetic tasks
+(``tasks.synthetic``: five periodicity probes, ``alloys_emt``, ``alloys_emt_stable``).
+``TASK_GROUPS`` maps a group name (``probes``, ``synthetic``) to its task names.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from tasks.base import (
 )
 from tasks import matbench as _matbench  # noqa: F401  (registers the Matbench tasks)
 from tasks import perovskites as _perovskites  # noqa: F401  (registers perovskites_cdvae)
+from tasks import synthetic as _synthetic  # noqa: F401  (registers the synthetic tasks)
 from tasks.matbench import MATBENCH_TASKS, matbench_recorder
+from tasks.synthetic import TASK_GROUPS
 
 
 def get_task(name: str) -> Task:
@@ -29,5 +33,5 @@ def get_task(name: str) -> Task:
 __all__ = [
     "TASKS", "get_task", "Task", "TaskData", "Fold", "VerifiedCopy",
     "DataVerificationError", "DataFormatError", "DataUnavailableError",
-    "MATBENCH_TASKS", "matbench_recorder",
+    "MATBENCH_TASKS", "matbench_recorder", "TASK_GROUPS",
 ]
