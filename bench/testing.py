@@ -65,12 +65,25 @@ def to_double(data: Data) -> Data:
     return data
 
 
+def graph_float64(structure: Structure, variant: str, **graph_kwargs) -> Data:
+    """``build_graph`` with ``pos`` and ``cell`` taken from ``structure`` in float64.
+
+    ``build_graph`` stores float32 geometry; rounding a rotated copy independently moves
+    edge vectors by ~3e-7 Å, which would hide (or fake) errors at float64 tolerances.
+    """
+    data = build_graph(structure, variant, **graph_kwargs)
+    data.pos = torch.tensor(structure.cart_coords, dtype=torch.float64)
+    data.cell = torch.tensor(structure.lattice.matrix, dtype=torch.float64).unsqueeze(0)
+    return data
+
+
 def predict_structures(model: torch.nn.Module, structures: list[Structure], variant: str, dtype=torch.float64,
                        **graph_kwargs) -> torch.Tensor:
     """Model output [len(structures), out_dim] for graphs built with ``variant``."""
-    graphs = [build_graph(s, variant, structure_id=f"test-{i}", **graph_kwargs) for i, s in enumerate(structures)]
     if dtype == torch.float64:
-        graphs = [to_double(g) for g in graphs]
+        graphs = [graph_float64(s, variant, structure_id=f"test-{i}", **graph_kwargs) for i, s in enumerate(structures)]
+    else:
+        graphs = [build_graph(s, variant, structure_id=f"test-{i}", **graph_kwargs) for i, s in enumerate(structures)]
     return model(Batch.from_data_list(graphs))
 
 
@@ -98,8 +111,19 @@ LayerFeatures = tuple[str, "o3.Irreps", torch.Tensor]
 
 def layer_features(model: torch.nn.Module, structure: Structure, variant: str, **graph_kwargs) -> list[LayerFeatures]:
     """Per-layer node features of ``structure`` through ``model.node_features(batch)`` (float64)."""
-    graph = to_double(build_graph(structure, variant, structure_id="equivariance-test", **graph_kwargs))
+    graph = graph_float64(structure, variant, structure_id="equivariance-test", **graph_kwargs)
     return model.node_features(Batch.from_data_list([graph]))
+
+
+def wigner_d(irreps: o3.Irreps, rotation: torch.Tensor) -> torch.Tensor:
+    """``irreps.D_from_matrix`` in float64 throughout (e3nn builds its generators in the
+    default dtype, which in float32 puts ~4e-7 errors into D even for a float64 R)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return irreps.D_from_matrix(rotation.to(torch.float64))
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def assert_equivariant(model: torch.nn.Module, structure: Structure, variant: str, rotation: np.ndarray,
@@ -119,7 +143,7 @@ def assert_equivariant(model: torch.nn.Module, structure: Structure, variant: st
     for (name, irreps, f), (_, _, g) in zip(before, after):
         if f.shape[-1] != irreps.dim:
             raise AssertionError(f"layer {name!r}: {f.shape[-1]} columns but irreps {irreps} have dim {irreps.dim}")
-        expected = f @ irreps.D_from_matrix(R).to(f.dtype).T
+        expected = f @ wigner_d(irreps, R).to(f.dtype).T
         torch.testing.assert_close(g, expected, atol=atol, rtol=rtol, msg=lambda m, name=name, irreps=irreps: (
             f"{type(model).__name__} layer {name!r} ({irreps}) on {variant!r} is not equivariant: {m}"))
     return len(before)

@@ -69,7 +69,6 @@ class EquivariantArchitectureTests(ArchitectureTests):
 def _batch():
     from torch_geometric.data import Batch
 
-    from bench.graphs import build_graph
-    from bench.testing import to_double
+    from bench.testing import graph_float64
 
-    return Batch.from_data_list([to_double(build_graph(distorted_pair(), "lattice", **GRAPH))])
+    return Batch.from_data_list([graph_float64(distorted_pair(), "lattice", **GRAPH)])
