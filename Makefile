@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ARGS ?=
 
-.PHONY: install test test-slow test-all lint ablation table list clean-cache
+.PHONY: install test test-slow test-all lint ablation report table list clean-cache
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '$(TORCH_SPEC)'
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster]'
 	$(PY) -m pip install --quiet --no-deps matbench==0.6
 	touch $(STAMP)
 
@@ -35,6 +35,9 @@ lint: install
 
 ablation: install
 	$(PY) -m bench ablation --profile $(PROFILE) $(ARGS)
+
+report: install
+	$(PY) -m bench report --profile $(PROFILE) $(ARGS)
 
 table: install
 	$(PY) -m bench table --profile $(PROFILE) $(ARGS)

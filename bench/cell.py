@@ -7,6 +7,8 @@ training budget); a finished run with that key is never recomputed.
 from __future__ import annotations
 
 import io
+import os
+import socket
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from bench.metrics import dummy_predictions, evaluate
 from bench.provenance import device_name, git_commit, package_versions
 from bench.tracking import Tracker
 from bench.training import fit, predict, resolve_device, split_train_val
+from bench.tuning import budget_params
 
 DUMMY = "dummy"
 NO_VARIANT = "none"
@@ -52,13 +55,20 @@ def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
     """Everything besides data, fold and seed that determines a cell's result."""
     if cell.architecture == DUMMY:
         return {"architecture": DUMMY}
-    return {
+    settings = {
         "architecture": cell.architecture,
         "variant": cell.variant,
         "hparams": architectures.resolve_hparams(cell.architecture, **_arch_overrides(cell.architecture, cfg)),
         "graph": cfg.graph.model_dump(),
         "train": cfg.train.model_dump(exclude={"device", "num_threads"}),
     }
+    if cfg.tune.enabled:
+        # a tuned cell is keyed by its starting point and budget (search space included):
+        # known before its study runs, so resume and `bench status` work at any time
+        from bench.tuning import tune_budget
+
+        settings["tune"] = tune_budget(cell.architecture, cfg)
+    return settings
 
 
 def _arch_overrides(architecture: str, cfg: GridConfig) -> dict:
@@ -94,8 +104,11 @@ def _predictions_csv(ids: list[str], y_true: np.ndarray, y_pred: np.ndarray) -> 
 def _record_matbench(data, fold: int, y_pred: np.ndarray) -> dict[str, float]:
     """Record the fold through the ``matbench`` API (checks ids and order) and return its scores."""
     from tasks import MATBENCH_TASKS, matbench_recorder
+    from tasks.matbench import FOLD_SOURCE_MATBENCH
 
-    if data.name not in MATBENCH_TASKS:
+    # A Matbench-named file without Matbench's own folds (e.g. a small or unverified
+    # copy) cannot be recorded through the matbench API; our own metrics still stand.
+    if data.name not in MATBENCH_TASKS or data.fold_source != FOLD_SOURCE_MATBENCH:
         return {}
     logging.getLogger("matbench").setLevel(logging.WARNING)  # one INFO line per fold otherwise
     recorder = matbench_recorder(data)
@@ -104,15 +117,33 @@ def _record_matbench(data, fold: int, y_pred: np.ndarray) -> dict[str, float]:
     return {f"matbench_{k}": float(v) for k, v in scores.items()}
 
 
-def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, tracker: Tracker,
-             progress: bool = True) -> CellOutcome:
-    """Run (or skip, when already finished) one cell and log it to ``tracker``."""
+def cell_identity(cell: Cell, cfg: GridConfig, dataset_sha256: str) -> tuple[dict, str, str]:
+    """(settings, config hash, cell key) of ``cell`` under ``cfg``."""
     settings = cell_settings(cell, cfg)
     config_hash = stable_hash(settings)
-    key = cell_key(cell, data.sha256, config_hash)
+    return settings, config_hash, cell_key(cell, dataset_sha256, config_hash)
+
+
+def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, tracker: Tracker,
+             progress: bool = True, tuned=None, parent_run_id: str | None = None) -> CellOutcome:
+    """Run (or skip, when already finished) one cell and log it to ``tracker``.
+
+    ``tuned`` (a :class:`bench.tuning.StudyResult`) gives the parameters found by the fold's
+    study; the cell then trains with them on the whole training fold (``graphs`` must be
+    built with the tuned cutoff and cap), while its key stays that of ``cfg``.
+    """
+    settings, config_hash, key = cell_identity(cell, cfg, data.sha256)
     done = tracker.finished_run(key)
     if done is not None:
         return CellOutcome(cell, dict(done.data.metrics), done.info.run_id, skipped=True)
+    logged_settings = settings
+    if tuned is not None:
+        from bench.tuning import apply_params
+
+        cfg = apply_params(cfg, cell.architecture, tuned.params)
+        effective = cell_settings(cell, cfg.model_copy(update={"tune": type(cfg.tune)()}))
+        logged_settings = {**settings, "tuned_params": tuned.params, "effective": effective}
+        settings = effective
 
     fold = data.folds[cell.fold]
     test_ids = [data.ids[i] for i in fold.test]
@@ -120,16 +151,24 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
     device = resolve_device(cfg.train.device)
     tags = _base_tags(cell, data, cfg, config_hash, key)
     tags["device"] = device_name(device)
+    tags["kind"] = "cell"
+    tags.update({"worker_host": socket.gethostname(), "worker_pid": os.getpid()})
+    if tuned is not None:
+        tags.update({"optuna_study": tuned.study_name, "optuna_trial": tuned.best_trial})
     params = {"architecture": cell.architecture, "variant": cell.variant, "fold": cell.fold, "seed": cell.seed,
               "n_train_fold": len(fold.train), "n_test": len(fold.test)}
     if cell.architecture != DUMMY:
         params.update({f"hp.{k}": v for k, v in settings["hparams"].items()})
         params.update({f"train.{k}": v for k, v in cfg.train.model_dump().items()})
         params.update({"cutoff": cfg.graph.cutoff, "max_neighbors": cfg.graph.max_neighbors})
+        params.update(budget_params(cfg))
+        if tuned is not None:
+            params.update({"tune.n_complete": tuned.n_complete, "tune.n_pruned": tuned.n_pruned,
+                           "tune.best_inner_val_score": tuned.best_value})
 
     start = time.perf_counter()
-    with tracker.run(cell.label(), tags, params) as log:
-        log.log_dict(settings, "config.json")
+    with tracker.run(cell.label(), tags, params, parent_run_id) as log:
+        log.log_dict(logged_settings, "config.json")
         if cell.architecture == DUMMY:
             y_pred = dummy_predictions(data.problem_type, data.targets[fold.train], len(fold.test))
             extra: dict[str, float] = {}

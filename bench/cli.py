@@ -4,6 +4,7 @@
     bench train --task T --architecture A --variant V --fold K --seed S
     bench ablation --profile quick [--tasks ...] [--architectures ...] [--set train.epochs=5]
     bench table --profile quick
+    bench status --profile quick
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from bench import defaults
-from bench.config import GridConfig, load_config
+from bench.config import GridConfig, GridError, load_config
 from bench.registry import UnknownNameError
 
 
@@ -27,6 +28,12 @@ def _grid_options(parser: argparse.ArgumentParser, default_profile: str | None) 
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config field, e.g. --set train.epochs=5 (repeatable)")
     parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage (SQLAlchemy URL, e.g. postgresql://user@host/db; default $OPTUNA_STORAGE "
+                             "or optuna.db in the MLflow store's artifact folder)")
+    parser.add_argument("--executor", choices=["local", "ray"], help="where units run (default: the profile's, local)")
+    parser.add_argument("--workers", type=int, help="local process-pool size (default: one per CPU core)")
+    parser.add_argument("--ray-address", help="existing Ray cluster to use with --executor ray (e.g. auto)")
     parser.add_argument("--allow-unverified-data", action="store_true",
                         help="run data files whose sha256 is not verified (every run is tagged)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -44,6 +51,11 @@ def _config_from_args(args: argparse.Namespace) -> GridConfig:
         overrides.append(f"experiment={args.experiment}")
     if args.allow_unverified_data:
         overrides.append("allow_unverified_data=true")
+    for flag, field in (("executor", "executor.kind"), ("workers", "executor.workers"),
+                        ("ray_address", "executor.ray_address")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{field}={value}")
     cfg = load_config(args.profile, overrides)
     cfg.validate_names()
     return cfg
@@ -79,6 +91,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     args.tasks, args.architectures, args.variants = args.task, args.architecture, args.variant
     args.folds, args.seeds = str(args.fold), str(args.seed)
     cfg = _config_from_args(args)
+    if cfg.tune.enabled:  # tune this fold's study, then the cell with the best parameters
+        from bench.grid import Unit, run_unit
+
+        storage = args.storage or defaults.optuna_storage(args.tracking_uri)
+        for outcome in run_unit(Unit(args.task, args.architecture, args.variant, args.fold, (args.seed,)), cfg,
+                                args.tracking_uri, storage, not args.no_progress):
+            print(summary_line(outcome))
+        return
     data = load_task(args.task, cfg)
     graphs = build_task_graphs(data.structures, data.ids, args.variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
                                data.sha256, progress=not args.no_progress)
@@ -91,8 +111,18 @@ def cmd_ablation(args: argparse.Namespace) -> None:
     from bench.grid import grid_tables, run_grid
 
     cfg = _config_from_args(args)
-    run_grid(cfg, args.tracking_uri, progress=not args.no_progress)
-    _print_tables(grid_tables(cfg, args.tracking_uri, args.results_dir))
+    try:
+        run_grid(cfg, args.tracking_uri, progress=not args.no_progress, storage=args.storage)
+    finally:
+        _print_tables(grid_tables(cfg, args.tracking_uri, args.results_dir))
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from bench.status import format_status, grid_status
+
+    cfg = _config_from_args(args)
+    storage = args.storage or defaults.optuna_storage(args.tracking_uri)
+    print(format_status(grid_status(cfg, args.tracking_uri, storage)))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -127,11 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     for name, func, helptext in (("ablation", cmd_ablation, "run a grid of cells (resumes) and write its tables"),
-                                 ("table", cmd_table, "write the tables of a grid from MLflow without running")):
+                                 ("table", cmd_table, "write the tables of a grid from MLflow without running"),
+                                 ("status", cmd_status, "show the grid's cells as done / running / failed / pending")):
         p = sub.add_parser(name, help=helptext)
         _grid_options(p, default_profile="quick")
         p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
         p.set_defaults(func=func)
+    from bench.report.cli import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 
@@ -145,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownNameError, ValueError, FileNotFoundError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except GridError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
         return 130

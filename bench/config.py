@@ -44,6 +44,37 @@ class TrainConfig(StrictModel):
     deterministic: bool = Field(defaults.DETERMINISTIC, description="deterministic torch kernels (repeatable cells)")
 
 
+class TuneConfig(StrictModel):
+    """Optuna budget, the same for every architecture and variant of a grid (0 trials = no tuning).
+
+    The search space of an architecture is :data:`bench.defaults.SHARED_SEARCH_SPACE` plus its
+    registered space; ``space`` overrides entries by name (``null`` removes a knob), and a
+    hyperparameter fixed under ``hparams`` is not tuned.
+    """
+
+    n_trials: int = Field(defaults.N_TRIALS, ge=0, description="trials per study (one study per task, architecture, variant, fold)")
+    timeout: float | None = Field(defaults.TUNE_TIMEOUT, gt=0, description="seconds one worker spends on one study")
+    pruner: Literal["median", "successive_halving", "none"] = defaults.PRUNER
+    sampler_seed: int = defaults.SAMPLER_SEED
+    seed: int = Field(defaults.TUNE_SEED, description="inner split and trial training seed")
+    val_fraction: float = Field(defaults.TUNE_VAL_FRACTION, gt=0, lt=1, description="inner validation share")
+    epochs: int | None = Field(None, ge=1, description="epochs per trial; null = train.epochs")
+    space: dict[str, dict[str, Any] | None] = Field(default_factory=dict, description="search-space overrides")
+
+    @property
+    def enabled(self) -> bool:
+        return self.n_trials > 0
+
+
+class ExecutorConfig(StrictModel):
+    """Where cells and trials run; never part of a cell's key."""
+
+    kind: Literal["local", "ray"] = defaults.EXECUTOR
+    workers: int | None = Field(defaults.WORKERS, ge=1, description="local pool size; null = CPU cores")
+    threads: int = Field(defaults.THREADS_PER_WORKER, ge=1, description="torch threads per worker")
+    ray_address: str | None = Field(None, description="existing Ray cluster, e.g. ray://head:10001 or auto")
+
+
 class GridConfig(StrictModel):
     """A grid of cells: tasks x architectures x variants x folds x seeds."""
 
@@ -56,6 +87,8 @@ class GridConfig(StrictModel):
     graph: GraphConfig = Field(default_factory=GraphConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-architecture overrides")
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     allow_unverified_data: bool = False
 
     @field_validator("folds")
@@ -72,14 +105,23 @@ class GridConfig(StrictModel):
         import tasks
         from bench.graphs import VARIANTS
 
-        for name in self.tasks:
-            tasks.TASKS.get(name)
-        for name in self.architectures:
-            architectures.REGISTRY.get(name)
-        for name in self.variants:
-            VARIANTS.get(name)
+        from bench.registry import parse_names
+
+        # "all" names every registered entry (plugins included); each name is checked
+        self.tasks = parse_names(self.tasks, tasks.TASKS)
+        self.architectures = parse_names(self.architectures, architectures.REGISTRY)
+        self.variants = parse_names(self.variants, VARIANTS)
         for name, overrides in self.hparams.items():
             architectures.resolve_hparams(name, **overrides)
+        if self.tune.enabled:
+            from bench.tuning import search_space
+
+            for name in self.architectures:
+                search_space(name, self)
+
+
+class GridError(RuntimeError):
+    """Some units of a grid failed; the others finished."""
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

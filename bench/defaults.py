@@ -52,6 +52,41 @@ RESULTS_DIR = PROJECT_ROOT / "results"
 PROFILES_DIR = PROJECT_ROOT / "configs"
 
 
+# --- tuning (Optuna) ---------------------------------------------------------
+# Off by default (0 trials): a profile that wants tuning sets tune.n_trials.
+N_TRIALS = 0
+TUNE_TIMEOUT: float | None = None  # seconds one worker may spend on one study; None = no limit
+PRUNER = "median"  # median | successive_halving | none; on validation score per epoch
+SAMPLER_SEED = 0  # TPE sampler seed
+TUNE_SEED = 0  # seed of the inner train/validation split and of every trial's training
+TUNE_VAL_FRACTION = 0.2  # inner validation share of the outer training fold
+STALE_AFTER_S = 600.0  # a claim or trial without a heartbeat for this long is presumed dead
+HEARTBEAT_S = 30.0
+#: Knobs every architecture shares; each architecture's registered search space is added.
+SHARED_SEARCH_SPACE: dict[str, dict] = {
+    "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+    "weight_decay": {"type": "categorical", "choices": [0.0, 1e-5, 1e-4, 1e-3]},
+    "batch_size": {"type": "categorical", "choices": [16, 32, 64]},
+    "cutoff": {"type": "categorical", "choices": [6.0, 8.0]},
+    "max_neighbors": {"type": "categorical", "choices": [8, 12, 16]},
+}
+
+
+def optuna_storage(tracking: str | None = None) -> str:
+    """Optuna storage (studies and cell claims): ``$OPTUNA_STORAGE``, else ``optuna.db``
+    (SQLite) in the artifact folder of the MLflow store (``mlartifacts/``, ignored by git).
+    """
+    if os.environ.get("OPTUNA_STORAGE"):
+        return os.environ["OPTUNA_STORAGE"]
+    return f"sqlite:///{artifact_root(tracking or tracking_uri()) / 'optuna.db'}"
+
+
+# --- executors -------------------------------------------------------------
+EXECUTOR = "local"  # local (process pool) | ray
+WORKERS: int | None = None  # local pool size; None = one per CPU core
+THREADS_PER_WORKER = 1  # torch threads in each pool worker / Ray task
+
+
 def tracking_uri() -> str:
     """MLflow store: ``$MLFLOW_TRACKING_URI``, else a SQLite file in the project."""
     return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}")

@@ -12,6 +12,7 @@ from typing import Any
 from collections.abc import Iterator
 
 from mlflow.entities import Metric, Param, Run, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.time import get_current_time_millis
 
@@ -44,7 +45,13 @@ class Tracker:
             path = defaults.artifact_root(self.uri) / name
             path.mkdir(parents=True, exist_ok=True)
             location = path.as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another worker created it a moment ago
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     def finished_run(self, cell_key: str) -> Run | None:
         """The finished run of ``cell_key``, if any."""
@@ -62,11 +69,44 @@ class Tracker:
             if not token:
                 return out
 
-    @contextmanager
-    def run(self, name: str, tags: dict[str, Any], params: dict[str, Any]) -> Iterator[RunLogger]:
-        """Open a run; it ends FINISHED on success, KILLED on Ctrl-C, FAILED on an error."""
+    def parent_run(self, key: str, name: str, tags: dict[str, Any], claims=None) -> str:
+        """The id of the parent run tagged ``parent_key=key``, created on first use.
+
+        With a :class:`bench.claims.ClaimStore`, concurrent workers agree on one parent:
+        each may create a candidate, the first id frozen under the key wins and the
+        losers delete theirs.
+        """
+        if claims is not None:
+            known = claims.frozen(f"parent:{key}")
+            if known is not None:
+                return known
+        found = self.search(f"tags.`{TAG_PREFIX}parent_key` = '{key}'")
+        if found:
+            run_id = min(found, key=lambda r: r.info.start_time).info.run_id
+            return claims.freeze(f"parent:{key}", run_id) if claims is not None else run_id
         run = self.client.create_run(self.experiment_id, run_name=name,
-                                     tags={f"{TAG_PREFIX}{k}": str(v) for k, v in tags.items()})
+                                     tags={**{f"{TAG_PREFIX}{k}": str(v) for k, v in tags.items()},
+                                           f"{TAG_PREFIX}parent_key": key, f"{TAG_PREFIX}kind": "parent"})
+        run_id = run.info.run_id
+        if claims is not None:
+            winner = claims.freeze(f"parent:{key}", run_id)
+            if winner != run_id:
+                self.client.delete_run(run_id)
+                return winner
+        return run_id
+
+    def finish_parent(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FINISHED))
+
+    @contextmanager
+    def run(self, name: str, tags: dict[str, Any], params: dict[str, Any],
+            parent_run_id: str | None = None) -> Iterator[RunLogger]:
+        """Open a run (nested under ``parent_run_id`` when given); it ends FINISHED on
+        success, KILLED on Ctrl-C, FAILED on an error."""
+        all_tags = {f"{TAG_PREFIX}{k}": str(v) for k, v in tags.items()}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         logger = RunLogger(self.client, run.info.run_id)
         logger.log_params(params)
         status = RunStatus.to_string(RunStatus.FAILED)

@@ -50,3 +50,11 @@ def test_unknown_names_list_choices():
 def test_stable_hash_ignores_key_order():
     assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
     assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+
+
+@pytest.mark.parametrize("profile", ["standard", "full"])
+def test_tuned_profiles_validate_with_one_budget(profile):
+    cfg = load_config(profile, ["executor.workers=2"])
+    cfg.validate_names()  # "all" expands to every registered architecture
+    assert cfg.tune.enabled and cfg.tune.n_trials >= 20 and cfg.executor.workers == 2
+    assert "cgcnn" in cfg.architectures and "matbench_jdft2d" in cfg.tasks

@@ -28,13 +28,18 @@ def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
     ours = table[table.source == "this suite"]
     assert set(zip(ours.architecture, ours.variant)) == {("cgcnn", "distance"), ("cgcnn", "lattice"), ("dummy", "none")}
     refs = table[table.source != "this suite"]
-    assert set(refs.architecture) == {"Dummy", "CGCNN"} and refs.source.str.contains("published").all()
+    assert {"Dummy", "CGCNN"} <= set(refs.architecture) and refs.source.str.contains("published").all()
     md = (tmp_path / "results" / "t" / "matbench_jdft2d_leaderboard.md").read_text()
     assert "Dummy (published)" in md and "| 67.29 |" in md and "| 49.24 |" in md
 
     # the table's numbers are the MLflow runs' numbers
-    runs = Tracker("t", uri).search("attributes.status = 'FINISHED'")
+    runs = Tracker("t", uri).search("attributes.status = 'FINISHED' and tags.`bench.kind` = 'cell'")
     assert len(runs) == 3  # dummy + 2 variants, fold 0
+    parents = Tracker("t", uri).search("tags.`bench.kind` = 'parent'")
+    assert len(parents) == 2  # one per (task, architecture, variant), finished with its cells
+    assert {r.info.status for r in parents} == {"FINISHED"}
+    assert {r.data.tags.get("mlflow.parentRunId") for r in runs if r.data.tags["bench.variant"] != "none"} == \
+        {r.info.run_id for r in parents}
     by_variant = {r.data.tags["bench.variant"]: r.data.metrics["test_mae"] for r in runs}
     for _, row in ours.iterrows():
         assert row.mae_mean == pytest.approx(by_variant[row.variant])
@@ -42,7 +47,7 @@ def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
     assert by_variant["none"] > 30
 
     assert _ablation(uri, tmp_path / "results", *args) == 0
-    assert len(Tracker("t", uri).search()) == 3  # nothing recomputed
+    assert len(Tracker("t", uri).search()) == 5  # nothing recomputed
     assert "skipped (already finished)" in capsys.readouterr().out
 
 
@@ -53,7 +58,7 @@ def test_all_folds_all_variants_tiny_budget(env):
     table = pd.read_csv(tmp_path / "results" / "t" / "matbench_jdft2d_leaderboard.csv")
     ours = table[table.source == "this suite"]
     assert len(ours) == 4 and (ours.n_runs == 5).all()
-    runs = Tracker("t", uri).search()
-    assert all("matbench_mae" in r.data.metrics for r in runs)
+    runs = Tracker("t", uri).search("tags.`bench.kind` = 'cell'")
+    assert len(runs) == 20 and all("matbench_mae" in r.data.metrics for r in runs)
     for r in runs:  # matbench's own scorer agrees with ours
         assert r.data.metrics["matbench_mae"] == pytest.approx(r.data.metrics["test_mae"], rel=1e-9)

@@ -1,0 +1,80 @@
+"""``bench status``: every cell of a grid as done / running / failed / pending.
+
+Read from the stores only (MLflow runs by cell key, live claims in the Optuna storage,
+study progress), so it works from any machine while workers run elsewhere.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+from mlflow.entities import RunStatus
+
+from bench.cell import DUMMY, cell_identity
+from bench.claims import ClaimStore
+from bench.config import GridConfig
+from bench.grid import grid_cells, load_task
+from bench.tracking import TAG_PREFIX, Tracker
+
+STATES = ("done", "running", "failed", "pending")
+
+
+def _study_progress(name: str, storage: str) -> str:
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return ""
+    counts = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    return f"study: {counts.get('COMPLETE', 0)} complete, {counts.get('PRUNED', 0)} pruned, " \
+           f"{counts.get('RUNNING', 0)} running, {counts.get('FAIL', 0)} failed"
+
+
+def grid_status(cfg: GridConfig, tracking_uri: str | None, storage: str) -> pd.DataFrame:
+    """One row per cell: task, architecture, variant, fold, seed, state, run_id, detail."""
+    from bench.tuning import study_name
+
+    cfg.validate_names()
+    tracker = Tracker(cfg.experiment, tracking_uri)
+    by_key: dict[str, list] = {}
+    for run in tracker.search():
+        key = run.data.tags.get(f"{TAG_PREFIX}cell_key")
+        if key:
+            by_key.setdefault(key, []).append(run)
+    live = ClaimStore(storage).live_claims()
+    rows = []
+    for task in cfg.tasks:
+        data = load_task(task, cfg)
+        for cell in grid_cells(cfg, task):
+            _, config_hash, key = cell_identity(cell, cfg, data.sha256)
+            runs = sorted(by_key.get(key, []), key=lambda r: r.info.start_time)
+            statuses = [r.info.status for r in runs]
+            run_id, detail = "", ""
+            if RunStatus.to_string(RunStatus.FINISHED) in statuses:
+                state = "done"
+                run_id = runs[statuses.index("FINISHED")].info.run_id
+            elif key in live or (statuses and statuses[-1] == "RUNNING"):
+                state = "running"
+                run_id = runs[-1].info.run_id if runs else ""
+                detail = f"worker {live[key]}" if key in live else "no live claim"
+            elif statuses:
+                state = "failed"
+                run_id = runs[-1].info.run_id
+                detail = f"{len(runs)} attempt(s), last {statuses[-1]}"
+            else:
+                state = "pending"
+            if state != "done" and cfg.tune.enabled and cell.architecture != DUMMY:
+                name = study_name(cfg.experiment, task, cell.architecture, cell.variant, cell.fold, config_hash)
+                detail = "; ".join(x for x in (detail, _study_progress(name, storage)) if x)
+            rows.append({"task": task, "architecture": cell.architecture, "variant": cell.variant, "fold": cell.fold,
+                         "seed": cell.seed, "state": state, "run_id": run_id, "detail": detail})
+    return pd.DataFrame(rows, columns=["task", "architecture", "variant", "fold", "seed", "state", "run_id", "detail"])
+
+
+def format_status(frame: pd.DataFrame) -> str:
+    lines = [f"{r.state:<8} {r.task}|{r.architecture}|{r.variant}|fold{r.fold}|seed{r.seed}"
+             + (f"  ({r.detail})" if r.detail else "") for r in frame.itertuples()]
+    counts = Counter(frame["state"]) if not frame.empty else Counter()
+    lines.append(" | ".join(f"{s} {counts.get(s, 0)}" for s in STATES) + f" | total {len(frame)}")
+    return "\n".join(lines)
