@@ -1,0 +1,115 @@
+"""``bench report`` and ``bench export-matbench``: added to the main CLI by :func:`add_report_commands`.
+
+    bench report --profile quick [--tasks ...] [--test wilcoxon] [--no-figures]
+    bench export-matbench --profile quick --architecture cgcnn --variant lattice [--seed 0] [--name NAME]
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from bench import defaults
+
+# grid options shared with `bench ablation`, in the order they are echoed in commands
+_ECHO = (("profile", "--profile"), ("tasks", "--tasks"), ("architectures", "--architectures"),
+         ("variants", "--variants"), ("folds", "--folds"), ("seeds", "--seeds"), ("experiment", "--experiment"),
+         ("tracking_uri", "--tracking-uri"))
+
+
+def grid_command(args: argparse.Namespace, command: str) -> str:
+    """The shell command ``bench <command>`` with the grid options of ``args`` (what selects the cells)."""
+    parts = ["bench", command]
+    for attr, flag in _ECHO:
+        value = getattr(args, attr, None)
+        if value:
+            parts += [flag, str(value)]
+    for item in getattr(args, "overrides", []):
+        parts += ["--set", item]
+    if getattr(args, "allow_unverified_data", False):
+        parts.append("--allow-unverified-data")
+    for plugin in getattr(args, "plugin", []):
+        parts += ["--plugin", plugin]
+    return shlex.join(parts)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from bench.cli import _config_from_args
+    from bench.report.document import build_report
+
+    cfg = _config_from_args(args)
+    command = grid_command(args, "report") + (f" --test {args.test}" if args.test != "ttest" else "")
+    report = build_report(cfg, args.tracking_uri, args.results_dir, command=command,
+                          rerun=grid_command(args, "ablation"), method=args.test, figures=not args.no_figures)
+    for task, table in report.tables.items():
+        print(f"{task}: {len(table)} leaderboard rows")
+    print(f"wrote {report.path} ({len(report.files)} files)")
+
+
+def _only(values: list[str], what: str, given: str | None) -> str:
+    if given:
+        return given
+    if len(values) == 1:
+        return values[0]
+    raise ValueError(f"the grid has several {what}s ({', '.join(values)}); choose one with --{what}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from bench.cli import _config_from_args
+    from bench.report.document import EXPORT_DIR
+    from bench.report.matbench_export import export_matbench
+
+    cfg = _config_from_args(args)
+    architecture = _only(cfg.architectures, "architecture", args.architecture)
+    variant = _only(cfg.variants, "variant", args.variant)
+    out = args.out or Path(args.results_dir or defaults.RESULTS_DIR) / cfg.experiment / EXPORT_DIR
+    path = export_matbench(cfg, architecture, variant, out, args.tracking_uri, seed=args.seed, name=args.name,
+                           authors=args.authors, notes=args.notes)
+    print(f"wrote Matbench submission {path}")
+
+
+def add_report_commands(subparsers) -> None:
+    """Add ``report`` and ``export-matbench`` to the ``bench`` CLI's subparsers."""
+    from bench.cli import _grid_options
+
+    p = subparsers.add_parser("report", help="write REPORT.md, tables, statistics and figures of a grid from MLflow")
+    _grid_options(p, default_profile="quick")
+    p.add_argument("--results-dir", type=Path, default=None, help="default: results/ (report in <dir>/<experiment>/)")
+    p.add_argument("--test", choices=["ttest", "wilcoxon"], default="ttest",
+                   help="paired test of each variant against distance (default: paired t-test)")
+    p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
+    p.set_defaults(func=cmd_report)
+
+    p = subparsers.add_parser("export-matbench", help="write a Matbench v0.1 submission of one architecture/variant")
+    _grid_options(p, default_profile="quick")
+    p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
+    p.add_argument("--architecture", help="architecture to export (default: the grid's only one)")
+    p.add_argument("--variant", help="edge variant to export (default: the grid's only one)")
+    p.add_argument("--seed", type=int, default=None, help="seed whose cells are exported (default: the grid's first)")
+    p.add_argument("--name", help="submission name: folder matbench_v0.1_<name>, info.json 'algorithm'")
+    p.add_argument("--authors", default="crystal-periodicity-bench contributors", help="info.json 'authors'")
+    p.add_argument("--notes", default="", help="free text prepended to info.json 'notes'")
+    p.add_argument("--out", type=Path, default=None, help="default: <results-dir>/<experiment>/matbench/")
+    p.set_defaults(func=cmd_export)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m bench.report.cli`): the same error handling as ``bench``."""
+    from bench.plugins import load_plugins
+    from bench.registry import UnknownNameError
+
+    parser = argparse.ArgumentParser(prog="bench")
+    add_report_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        load_plugins(args.plugin)
+        args.func(args)
+    except (UnknownNameError, ValueError, FileNotFoundError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""``REPORT.md`` of a grid: tables, statistics and figures with the provenance that produced them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from bench import defaults
+from bench.metrics import REGRESSION
+from bench.report import plots
+from bench.report.runs import grid_frame
+from bench.report.stats import paired_comparisons
+from bench.report.tables import leaderboard, overall_markdown, overall_table, to_markdown, write_tables
+
+EXPORT_DIR = "matbench"  # results/<experiment>/matbench/matbench_v0.1_<name>/
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote."""
+
+    path: Path
+    frame: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def _distinct(frame: pd.DataFrame, col: str) -> str:
+    if col not in frame:
+        return "–"
+    values = sorted({str(v) for v in frame[col].dropna()})
+    return ", ".join(f"`{v}`" for v in values) or "–"
+
+
+def provenance_lines(frame: pd.DataFrame, cfg, command: str, rerun: str, tracking_uri: str) -> list[str]:
+    lines = ["## How this report was made", "",
+             f"- report command: `{command}`", f"- runs produced by: `{rerun}` (finished cells are reused)",
+             f"- MLflow experiment `{cfg.experiment}` at `{tracking_uri}`; {len(frame)} finished cell runs",
+             f"- git commit(s): {_distinct(frame, 'git_commit')}", f"- config hash(es): {_distinct(frame, 'config_hash')}",
+             f"- device(s): {_distinct(frame, 'device')}", "", "| package | version(s) |", "|---|---|"]
+    for col in sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("version.")):
+        lines.append(f"| {col.removeprefix('version.')} | {_distinct(frame, col)} |")
+    lines += ["", "| task | dataset sha256 | verification |", "|---|---|---|"]
+    for task, group in frame.groupby("task", sort=True):
+        lines.append(f"| {task} | {_distinct(group, 'dataset_sha256')} | {_distinct(group, 'data_verification')} |")
+    lines += ["", "<details><summary>resolved configuration</summary>", "", "```yaml",
+              yaml.safe_dump(cfg.model_dump(), sort_keys=False).strip(), "```", "", "</details>", ""]
+    return lines
+
+
+def comparisons_markdown(comp: pd.DataFrame) -> str:
+    if comp.empty:
+        return "No paired comparison (needs `distance` and another variant of the same architecture).\n"
+    head = "| architecture | variant − distance | pairs | mean diff | 95% CI (t) | p | method | significant |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in comp.itertuples():
+        ci = "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}]"
+        p = "–" if pd.isna(r.p_value) else f"{r.p_value:.3g}"
+        sig = f"yes ({r.better} better)" if r.significant else ("no" if not r.note else f"– ({r.note})")
+        lines.append(f"| {r.architecture} | {r.variant} | {r.n_pairs} | {r.mean_diff:+.4g} | {ci} | {p} | {r.method} | {sig} |")
+    lines += ["", "Pairs share fold and seed. Differences are in the headline metric (variant minus distance); "
+              "folds share training data, so p-values are optimistic (Nadeau & Bengio 2003)."]
+    return "\n".join(lines) + "\n"
+
+
+def _figure(path: Path, root: Path, caption: str) -> str:
+    rel = path.relative_to(root).as_posix()
+    return f"![{caption}]({rel})\n\n[PDF]({rel[:-4]}.pdf)\n"
+
+
+def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None = None, command: str = "",
+                 rerun: str = "", method: str = "ttest", figures: bool = True) -> Report:
+    """Read the grid's cells from MLflow and write tables, statistics, figures and ``REPORT.md``."""
+    import tasks
+
+    from bench.tracking import Tracker
+
+    tracker = Tracker(cfg.experiment, tracking_uri)
+    root = Path(results_dir or defaults.RESULTS_DIR) / cfg.experiment
+    fig_dir, table_dir = root / "figures", root / "tables"
+    frame = grid_frame(cfg, tracking_uri)
+    report = Report(root / "REPORT.md", frame)
+    specs = {t: tasks.get_task(t) for t in cfg.tasks}
+    ptypes = {t: s.problem_type for t, s in specs.items()}
+    doc = [f"# Report of grid `{cfg.experiment}`", "",
+           "Every number below is read from the MLflow runs of this grid; published Matbench results appear "
+           "only in rows marked `ref`.", ""]
+    doc += provenance_lines(frame, cfg, command, rerun, tracker.uri)
+    if frame.empty:
+        doc.append("No finished cells yet: run the grid first.\n")
+    for task in cfg.tasks if not frame.empty else []:
+        pt, unit = ptypes[task], specs[task].unit
+        comp = paired_comparisons(frame, task, pt, method=method)
+        table = leaderboard(frame, task, pt, comp)
+        report.tables[task], report.comparisons[task] = table, comp
+        doc += [f"## {task}", ""]
+        if table.empty:
+            doc.append("No finished cells of this task.\n")
+            continue
+        report.files += write_tables(table, table_dir, task, unit, pt)
+        comp.to_csv(table_dir / f"{task}_paired.csv", index=False)
+        doc += [to_markdown(table, task, unit, pt), f"### Paired comparison with `distance` ({task})", "",
+                comparisons_markdown(comp)]
+        if figures:
+            client = tracker.client
+            for made, caption in ((plots.strip_plot(frame, task, pt, fig_dir), "per-fold test scores"),
+                                  (plots.parity_plots(frame, task, pt, client, fig_dir), "predicted vs true"),
+                                  (plots.learning_curves(frame, task, client, fig_dir), "learning curves")):
+                report.files += made
+                if made:
+                    doc.append(_figure(made[0], root, f"{task}: {caption}"))
+    if not frame.empty:
+        overall = overall_table(frame, ptypes)
+        overall.to_csv(table_dir / "overall.csv", index=False)
+        doc += ["## Overall", "", overall_markdown(overall, ptypes)]
+        if figures:
+            made = plots.heatmap(frame, ptypes, fig_dir)
+            report.files += made
+            if made:
+                doc.append(_figure(made[0], root, "architecture x variant, scaled error"))
+    exports = sorted((root / EXPORT_DIR).glob("matbench_v0.1_*")) if (root / EXPORT_DIR).exists() else []
+    if exports:
+        doc += ["## Matbench submissions", ""] + [f"- [{p.name}]({p.relative_to(root).as_posix()}/)" for p in exports]
+    if any(pt != REGRESSION for pt in ptypes.values()):
+        doc += ["", "Classification: ROC-AUC is computed from stored probabilities; Matbench's own 'rocauc' "
+                "thresholds at 0.5 first and is therefore balanced accuracy, reported separately."]
+    root.mkdir(parents=True, exist_ok=True)
+    report.path.write_text("\n".join(doc).rstrip() + "\n")
+    report.files.append(report.path)
+    return report

@@ -1,0 +1,217 @@
+"""Leaderboard tables: architecture x variant per task and overall, as Markdown, CSV and LaTeX.
+
+Our rows aggregate the grid's cells (mean ± sample std over folds x seeds). Published
+Matbench numbers appear only as separate rows marked ``ref`` (see :mod:`.references`).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics import CLASSIFICATION, PRIMARY_METRIC, REGRESSION
+from bench.report.references import REFERENCE_SOURCE, references
+from bench.report.stats import BASELINE
+
+OURS = "this suite"
+_EXTRAS = ("test_rmse", "test_mae_over_mad", "test_matbench_balanced_accuracy", "test_accuracy",
+           "n_params", "wall_time_s", "train_structures_per_s")
+
+
+def _mean_std(values: pd.Series) -> tuple[float, float]:
+    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan
+
+
+def _extra_name(col: str) -> str:
+    return col.removeprefix("test_") + "_mean" if col.startswith("test_") else col
+
+
+def leaderboard(frame: pd.DataFrame, task: str, problem_type: str = REGRESSION,
+                comparisons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Aggregate the cells of ``task`` per (architecture, variant), best first.
+
+    Adds the effect of each variant relative to ``distance`` of the same architecture
+    (``delta_vs_distance``, ``delta_pct``): with ``comparisons`` (from
+    :func:`bench.report.stats.paired_comparisons`) the paired mean difference over cells
+    sharing (fold, seed), with its p-value and method; without, the difference of means.
+    """
+    metric, higher_better = PRIMARY_METRIC[problem_type]
+    col = f"test_{metric}"
+    sub = frame[frame["task"] == task] if not frame.empty else frame
+    rows = []
+    for (arch, variant), group in (sub.groupby(["architecture", "variant"], sort=False) if not sub.empty else []):
+        mean, std = _mean_std(group[col])
+        row = {"architecture": arch, "variant": variant, f"{metric}_mean": mean, f"{metric}_std": std,
+               "n_runs": len(group), "folds": ",".join(str(f) for f in sorted(set(group["fold"]))),
+               "seeds": ",".join(str(s) for s in sorted(set(group["seed"])))}
+        for extra in _EXTRAS:
+            if extra in group:
+                row[_extra_name(extra)] = _mean_std(group[extra])[0]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = table.sort_values(f"{metric}_mean", ascending=not higher_better, kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    if comparisons is not None and not comparisons.empty:
+        # paired: the mean difference over cells that share (fold, seed) with the baseline
+        keep = comparisons[["architecture", "variant", "n_pairs", "baseline_mean", "mean_diff", "p_value", "method",
+                            "significant"]].rename(columns={"mean_diff": "delta_vs_distance"})
+        table = table.merge(keep, on=["architecture", "variant"], how="left")
+        table["delta_pct"] = 100 * table["delta_vs_distance"] / table.pop("baseline_mean")
+    else:
+        base = table[table["variant"] == BASELINE].set_index("architecture")[f"{metric}_mean"]
+        ref = table["architecture"].map(base)
+        table["delta_vs_distance"] = np.where((table["variant"] != BASELINE) & ref.notna(),
+                                              table[f"{metric}_mean"] - ref, np.nan)
+        table["delta_pct"] = 100 * table["delta_vs_distance"] / ref
+    return table
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _delta(r: pd.Series) -> str:
+    if pd.isna(r.get("delta_vs_distance", np.nan)):
+        return "–"
+    sig = r.get("significant", False)
+    mark = "*" if isinstance(sig, (bool, np.bool_)) and bool(sig) else ""
+    return f"{r['delta_vs_distance']:+.2f} ({r['delta_pct']:+.1f}%){mark}"
+
+
+def _p(r: pd.Series) -> str:
+    p = r.get("p_value", np.nan)
+    return "–" if pd.isna(p) else f"{p:.3g}"
+
+
+def _headline(problem_type: str, unit: str) -> str:
+    return f"MAE ({unit})" if problem_type == REGRESSION else "ROC-AUC"
+
+
+def table_rows(table: pd.DataFrame, task: str, unit: str, problem_type: str = REGRESSION) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted cells of the leaderboard (ours, then labelled reference rows)."""
+    metric, _ = PRIMARY_METRIC[problem_type]
+    method = next((m for m in table.get("method", pd.Series(dtype=str)).dropna()), "paired test")
+    head = ["rank", "architecture", "variant", f"{_headline(problem_type, unit)} mean", "std", "runs",
+            f"Δ vs {BASELINE}", f"p ({method})"]
+    head += ["RMSE", "MAE/MAD"] if problem_type == REGRESSION else ["Matbench 'rocauc' (= balanced acc.)", "accuracy"]
+    head += ["params", "time/cell (s)"]
+    rows = []
+    for _, r in table.iterrows():
+        extra = ([_fmt(r.get("rmse_mean", np.nan)), _fmt(r.get("mae_over_mad_mean", np.nan), 3)]
+                 if problem_type == REGRESSION else
+                 [_fmt(r.get("matbench_balanced_accuracy_mean", np.nan), 3), _fmt(r.get("accuracy_mean", np.nan), 3)])
+        params = r.get("n_params", np.nan)
+        digits = 2 if problem_type == REGRESSION else 3
+        rows.append([str(r["rank"]), str(r["architecture"]), str(r["variant"]), _fmt(r[f"{metric}_mean"], digits),
+                     _fmt(r[f"{metric}_std"], digits), str(r["n_runs"]), _delta(r), _p(r), *extra,
+                     "–" if pd.isna(params) else str(int(params)), _fmt(r.get("wall_time_s", np.nan), 0)])
+    if problem_type == REGRESSION:
+        for ref in references(task):
+            rows.append(["ref", f"{ref.label} (published)", "–", _fmt(ref.mean), _fmt(ref.std), "–", "–", "–",
+                         "–", "–", "–", "–"])
+    return head, rows
+
+
+def to_markdown(table: pd.DataFrame, task: str, unit: str, problem_type: str = REGRESSION) -> str:
+    """Markdown leaderboard: our rows, then the labelled published reference rows, then notes."""
+    head, rows = table_rows(table, task, unit, problem_type)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", f"Mean and sample std over all cells (folds x seeds). Δ: mean paired difference, variant minus "
+              f"`{BASELINE}` of the same architecture over cells sharing fold and seed (relative to `{BASELINE}`'s "
+              "mean over those cells); `*` = paired test significant at p < 0.05."]
+    if problem_type == CLASSIFICATION:
+        lines.append("ROC-AUC is computed from the stored probabilities. Matbench's scorer thresholds at 0.5 "
+                     "before its 'rocauc', so that column is balanced accuracy, not ROC-AUC.")
+    if problem_type == REGRESSION and references(task):
+        lines.append(f"Rows marked `ref` are from the {REFERENCE_SOURCE}, std over folds as Matbench computes it "
+                     "(ddof=0); all other rows were computed by this suite.")
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"),
+                 ("Δ", r"$\Delta$"), ("±", r"$\pm$"), ("–", "--"), ("^", r"\^{}")):
+        text = text.replace(a, b)
+    return text
+
+
+def to_latex(head: list[str], rows: list[list[str]], caption: str = "") -> str:
+    """A booktabs ``tabular`` (reference rows, if any, below a ``\\midrule``)."""
+    ours = [r for r in rows if r[0] != "ref"]
+    refs = [r for r in rows if r[0] == "ref"]
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{'l' * 3 + 'r' * (len(head) - 3)}}}",
+             r"\toprule", " & ".join(_tex_escape(h) for h in head) + r" \\", r"\midrule"]
+    lines += [" & ".join(_tex_escape(c) for c in r) + r" \\" for r in ours]
+    if refs:
+        lines.append(r"\midrule")
+        lines += [" & ".join(_tex_escape(c) for c in r) + r" \\" for r in refs]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        lines.append(rf"\caption{{{_tex_escape(caption)}}}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def reference_frame(task: str, problem_type: str = REGRESSION) -> pd.DataFrame:
+    metric, _ = PRIMARY_METRIC[problem_type]
+    return pd.DataFrame([{"architecture": r.label, "variant": "", f"{metric}_mean": r.mean, f"{metric}_std": r.std,
+                          "source": f"{REFERENCE_SOURCE}: {r.source}"} for r in references(task)])
+
+
+def write_tables(table: pd.DataFrame, out_dir: Path, task: str, unit: str, problem_type: str = REGRESSION) -> list[Path]:
+    """Write ``<task>_leaderboard.{md,csv,tex}``; the CSV's ``source`` column labels reference rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, csv, tex = (out_dir / f"{task}_leaderboard.{ext}" for ext in ("md", "csv", "tex"))
+    md.write_text(f"# {task}\n\n" + to_markdown(table, task, unit, problem_type))
+    refs = reference_frame(task, problem_type) if problem_type == REGRESSION else pd.DataFrame()
+    pd.concat([table.assign(source=OURS), refs], ignore_index=True).to_csv(csv, index=False)
+    head, rows = table_rows(table, task, unit, problem_type)
+    tex.write_text(to_latex(head, rows, f"{task}: {_headline(problem_type, unit)}, mean and std over cells"))
+    return [md, csv, tex]
+
+
+def overall_table(frame: pd.DataFrame, problem_types: dict[str, str]) -> pd.DataFrame:
+    """Architecture x variant across tasks: per task the scaled error MAE/MAD (regression) or
+    ROC-AUC (classification), the mean MAE/MAD over regression tasks and the mean rank."""
+    boards = {task: leaderboard(frame, task, pt) for task, pt in problem_types.items()}
+    rows: dict[tuple[str, str], dict] = {}
+    for task, board in boards.items():
+        if board.empty:
+            continue
+        col = "mae_over_mad_mean" if problem_types[task] == REGRESSION else "roc_auc_mean"
+        for _, r in board.iterrows():
+            row = rows.setdefault((r["architecture"], r["variant"]), {"architecture": r["architecture"],
+                                                                      "variant": r["variant"]})
+            row[f"{task}"] = r.get(col, np.nan)
+            row[f"{task}_rank"] = r["rank"]
+    table = pd.DataFrame(list(rows.values()))
+    if table.empty:
+        return table
+    reg = [t for t, pt in problem_types.items() if pt == REGRESSION and t in table]
+    table["mean_mae_over_mad"] = table[reg].mean(axis=1) if reg else np.nan
+    table["mean_rank"] = table[[c for c in table if c.endswith("_rank")]].mean(axis=1)
+    return table.sort_values("mean_rank", kind="stable").reset_index(drop=True)
+
+
+def overall_markdown(table: pd.DataFrame, problem_types: dict[str, str]) -> str:
+    tasks = [t for t in problem_types if t in table]
+    head = ["architecture", "variant"] + [f"{t} ({'MAE/MAD' if problem_types[t] == REGRESSION else 'ROC-AUC'})"
+                                          for t in tasks] + ["mean MAE/MAD", "mean rank"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        cells = [r["architecture"], r["variant"]] + [_fmt(r.get(t, np.nan), 3) for t in tasks]
+        lines.append("| " + " | ".join(cells + [_fmt(r["mean_mae_over_mad"], 3), _fmt(r["mean_rank"], 1)]) + " |")
+    lines += ["", "MAE/MAD = MAE divided by the mean absolute deviation of the test targets "
+              "(1 = predicting the mean), so tasks with different units are comparable."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""`bench report` on a small real grid (matbench_jdft2d, tiny budget): the tables are the MLflow runs' numbers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.config import load_config
+from bench.grid import run_grid
+from bench.report.cli import main
+from bench.report.matbench_export import ExportError, export_matbench
+from bench.tracking import Tracker
+
+GRID = ["--profile", "quick", "--experiment", "rep", "--folds", "0,1", "--seeds", "0", "--variants", "distance,lattice",
+        "--set", "train.epochs=1", "--set", "hparams={cgcnn: {hidden: 8, num_layers: 1}}"]
+OVERRIDES = ["experiment=rep", "folds=[0,1]", "seeds=[0]", "variants=[distance,lattice]", "train.epochs=1",
+             "hparams={cgcnn: {hidden: 8, num_layers: 1}}"]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory, shared_graph_cache):
+    tmp = tmp_path_factory.mktemp("report")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCH_CACHE", shared_graph_cache)
+        cfg = load_config("quick", OVERRIDES)
+        run_grid(cfg, uri, progress=False)
+        assert main(["report", *GRID, "--tracking-uri", uri, "--results-dir", str(tmp / "results")]) == 0
+    # read independently of bench.report: every finished run with a cell key (parents of the grid have none)
+    runs = pd.DataFrame([{**{k[6:]: v for k, v in r.data.tags.items() if k.startswith("bench.")}, **r.data.metrics}
+                         for r in Tracker("rep", uri).search("attributes.status = 'FINISHED'")
+                         if "bench.cell_key" in r.data.tags])
+    runs["fold"] = runs["fold"].astype(int)
+    return cfg, uri, tmp / "results" / "rep", runs
+
+
+def test_leaderboard_numbers_are_the_runs_numbers(grid):
+    _, _, root, runs = grid
+    table = pd.read_csv(root / "tables" / "matbench_jdft2d_leaderboard.csv")
+    ours = table[table.source == "this suite"]
+    assert set(zip(ours.architecture, ours.variant)) == {("cgcnn", "distance"), ("cgcnn", "lattice"), ("dummy", "none")}
+    for row in ours.itertuples():
+        cells = runs[(runs.architecture == row.architecture) & (runs.variant == row.variant)]
+        assert row.n_runs == len(cells) == 2
+        assert row.mae_mean == pytest.approx(cells.test_mae.mean(), rel=1e-12)
+        assert row.mae_std == pytest.approx(cells.test_mae.std(ddof=1), rel=1e-12)
+        assert row.rmse_mean == pytest.approx(cells.test_rmse.mean(), rel=1e-12)
+        assert row.wall_time_s == pytest.approx(cells.wall_time_s.mean(), rel=1e-12)
+    assert list(ours.mae_mean) == sorted(ours.mae_mean)  # ranked, best first
+    # the paired effect of lattice vs distance, recomputed from the runs fold by fold
+    dist = runs[runs.variant == "distance"].set_index("fold").test_mae
+    latt = runs[runs.variant == "lattice"].set_index("fold").test_mae
+    diffs = (latt - dist).to_numpy()
+    lattice = ours[ours.variant == "lattice"].iloc[0]
+    assert lattice.delta_vs_distance == pytest.approx(diffs.mean(), rel=1e-9)
+    paired = pd.read_csv(root / "tables" / "matbench_jdft2d_paired.csv").iloc[0]
+    assert paired.n_pairs == 2 and paired.method == "paired t-test"
+    assert paired.mean_diff == pytest.approx(diffs.mean(), rel=1e-9)
+    half = 12.706205 * np.std(diffs, ddof=1) / np.sqrt(2)  # t(0.975, 1)
+    assert paired.ci_high - paired.mean_diff == pytest.approx(half, rel=1e-5)
+
+
+def test_reference_rows_are_labelled_and_never_ranked(grid):
+    _, _, root, _ = grid
+    table = pd.read_csv(root / "tables" / "matbench_jdft2d_leaderboard.csv")
+    refs = table[table.source != "this suite"]
+    assert set(refs.architecture) == {"Dummy", "CGCNN", "ALIGNN", "coGN", "MODNet"}
+    assert refs["rank"].isna().all() and refs.source.str.contains("published, not run here").all()
+    assert refs.set_index("architecture").mae_mean["Dummy"] == 67.2851
+    md = (root / "tables" / "matbench_jdft2d_leaderboard.md").read_text()
+    assert "| ref | CGCNN (published) | – | 49.24 |" in md
+    tex = (root / "tables" / "matbench_jdft2d_leaderboard.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and "CGCNN (published)" in tex
+
+
+def test_report_md_has_provenance_tables_and_figures(grid):
+    _, uri, root, runs = grid
+    text = (root / "REPORT.md").read_text()
+    assert "bench report --profile quick" in text and "bench ablation --profile quick" in text
+    assert runs["dataset_sha256"].iloc[0] in text and runs["version.torch"].iloc[0] in text
+    assert runs["git_commit"].iloc[0] in text and "## Overall" in text and "paired t-test" in text
+    for name in ("heatmap_scaled_error", "strip_matbench_jdft2d", "parity_matbench_jdft2d",
+                 "learning_curves_matbench_jdft2d"):
+        for ext in ("png", "pdf"):
+            assert (root / "figures" / f"{name}.{ext}").stat().st_size > 1000
+        assert f"figures/{name}.png" in text
+
+
+def test_export_refuses_an_incomplete_benchmark(grid, capsys):
+    cfg, uri, root, _ = grid
+    out = root / "matbench"
+    with pytest.raises(ExportError, match=r"folds \[2, 3, 4\].*needs all 5 folds"):
+        export_matbench(cfg, "cgcnn", "lattice", out, uri)
+    assert not out.exists()
+    # through the CLI: a clear message and exit status 2
+    assert main(["export-matbench", *GRID, "--tracking-uri", uri, "--variant", "lattice", "--out", str(out)]) == 2
+    assert "needs all 5 folds" in capsys.readouterr().err
+
+
+def test_non_matbench_task_is_never_exported(grid):
+    cfg, uri, root, _ = grid
+    other = cfg.model_copy(update={"tasks": ["perovskites_cdvae"]})
+    with pytest.raises(ExportError, match="perovskites_cdvae is not a Matbench v0.1 task"):
+        export_matbench(other, "cgcnn", "lattice", root / "x", uri)
