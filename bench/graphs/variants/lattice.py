@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
 from bench.defaults import PRIMITIVE_TOLERANCE
 from bench.graphs.edges import cap_neighbors, neighbour_edges, to_tensors
@@ -15,18 +15,36 @@ from bench.graphs.registry import VARIANTS
 # Å; the primitive cell is found with PRIMITIVE_TOLERANCE per coordinate, so a
 # translate may sit up to about sqrt(3) times that from where t puts it.
 MATCH_TOLERANCE = 4 * PRIMITIVE_TOLERANCE
+# Lattice lengths (Å) and angles (degrees) are rounded to this many decimals (fractional
+# coordinates to two more) before the primitive cell is sought: far above float noise,
+# far below any physical difference.
+CANONICAL_DECIMALS = 6
 
 
 def primitive_translations(structure: Structure) -> np.ndarray:
     """[6, 3] translations a, b, c, a+b, a+c, b+c (Å) of the Niggli-reduced primitive lattice.
 
-    pymatgen builds the primitive lattice as an integer combination of the given
-    one and Niggli reduction keeps the Cartesian frame, so these are translations
-    of ``structure`` as given (``loop_edges`` checks it atom by atom).
+    Symmetric lattices have several equally reduced bases (hexagonal: a+c or a-c), and
+    which one the reduction returns depends on float noise in the orientation. So the
+    primitive cell and its reduction are computed on a canonical copy of the structure
+    (lattice rebuilt from its rounded lengths and angles, rounded fractional
+    coordinates), which is bit-identical for any rotation of the same input, and the
+    result is carried back through fractional coordinates. The loops of a rotated crystal
+    are then the rotated loops, exactly.
     """
-    prim = structure.get_primitive_structure(tolerance=PRIMITIVE_TOLERANCE)
+    canonical = _canonical_copy(structure)
+    prim = canonical.get_primitive_structure(tolerance=PRIMITIVE_TOLERANCE)
     a, b, c = prim.lattice.get_niggli_reduced_lattice().matrix
-    return np.stack([a, b, c, a + b, a + c, b + c])
+    frac = np.stack([a, b, c, a + b, a + c, b + c]) @ np.linalg.inv(canonical.lattice.matrix)
+    return frac @ structure.lattice.matrix
+
+
+def _canonical_copy(structure: Structure) -> Structure:
+    """The structure in a frame fixed by its own lattice parameters, with its float noise rounded away."""
+    lengths = np.round(structure.lattice.abc, CANONICAL_DECIMALS)
+    angles = np.round(structure.lattice.angles, CANONICAL_DECIMALS)
+    frac = np.round(structure.frac_coords, CANONICAL_DECIMALS + 2)
+    return Structure(Lattice.from_parameters(*lengths, *angles), structure.species, frac)
 
 
 def loop_edges(

@@ -68,14 +68,21 @@ def test_lattice_adds_twelve_loops_of_the_reduced_primitive_lattice(make, length
     assert_same_rows(edge_set(s, data, edge_type=0), edge_set(s, multi))
     loops = data.edge_type == 1
     assert np.bincount(data.edge_index[1][loops].numpy(), minlength=len(s)).tolist() == [12] * len(s)
-    a, b, c = s.get_primitive_structure(tolerance=0.01).lattice.get_niggli_reduced_lattice().matrix
-    plus = np.stack([a, b, c, a + b, a + c, b + c])
-    expected = np.concatenate([plus, -plus])
-    expected = expected[np.lexsort(np.round(expected, 6).T[::-1])]
+    # Symmetric lattices have several equally reduced bases, so the loops are checked for
+    # what defines them: ±(a, b, c, a+b, a+c, b+c) of a primitive basis with the analytic
+    # reduced lengths, every one a translation of the primitive lattice.
+    prim = s.get_primitive_structure(tolerance=0.01).lattice
     for atom in range(len(s)):
         vec = loop_vectors(s, data, atom)
-        np.testing.assert_allclose(vec, expected, atol=1e-6)
         np.testing.assert_allclose(np.sort(np.linalg.norm(vec, axis=1)), lengths, atol=1e-6)
+        flipped = -vec
+        np.testing.assert_allclose(flipped[np.lexsort(np.round(flipped, 6).T[::-1])], vec, atol=1e-9)
+        frac = vec @ np.linalg.inv(prim.matrix)
+        np.testing.assert_allclose(frac, np.rint(frac), atol=1e-6)
+        found = [(x, y, z) for x in vec for y in vec for z in vec
+                 if abs(abs(np.linalg.det(np.stack([x, y, z]))) - prim.volume) < 1e-6
+                 and all(np.isclose(np.linalg.norm(vec - t, axis=1), 0, atol=1e-6).any() for t in (x + y, x + z, y + z))]
+        assert found, "the loops are not a primitive basis and its pairwise sums"
 
 
 @pytest.mark.parametrize("make", [crystals.rocksalt, crystals.hcp, crystals.skewed_triclinic])
@@ -136,3 +143,24 @@ def test_distance_breaks_image_ties_deterministically() -> None:
     assert data.num_edges == 2
     shifts = data.edge_shift[data.edge_index[0] == 0].tolist()
     assert shifts == [[0, 0, 0]] and data.edge_shift[data.edge_index[0] == 1].tolist() == [[0, 0, 0]]
+
+
+@pytest.mark.parametrize("make", [crystals.hcp, crystals.fcc, crystals.rocksalt, crystals.skewed_triclinic])
+def test_lattice_loops_of_a_rotated_crystal_are_the_rotated_loops(make) -> None:
+    # Symmetric lattices have several equally reduced bases (hcp: a+c or a-c); the choice
+    # must not follow float noise of the orientation, or direction-aware models break.
+    from bench.testing import random_rotation, rotate
+
+    base = make()
+    ref = build_graph(base, "lattice", cutoff=4.0)
+    ref_loops = {atom: loop_vectors(base, ref, atom) for atom in range(len(base))}
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        R = random_rotation(rng)
+        turned = rotate(base, R)
+        data = build_graph(turned, "lattice", cutoff=4.0)
+        for atom in range(len(base)):
+            got = loop_vectors(turned, data, atom)
+            expected = ref_loops[atom] @ R.T
+            expected = expected[np.lexsort(np.round(expected, 6).T[::-1])]
+            np.testing.assert_allclose(got, expected, atol=1e-9)
