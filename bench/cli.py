@@ -125,6 +125,17 @@ def cmd_status(args: argparse.Namespace) -> None:
     print(format_status(grid_status(cfg, args.tracking_uri, storage)))
 
 
+def cmd_perf(args: argparse.Namespace) -> None:
+    import architectures
+    from bench.graphs import VARIANTS
+    from bench.perf import run_perf
+    from bench.registry import parse_names
+
+    run_perf(parse_names(args.architectures, architectures.REGISTRY), parse_names(args.variants, VARIANTS),
+             task=args.task, n_structures=args.n_structures, passes=args.passes, threads=args.threads,
+             device=args.device, out_dir=args.results_dir)
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     from bench.grid import grid_tables
 
@@ -163,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
         _grid_options(p, default_profile="quick")
         p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
         p.set_defaults(func=func)
+    p = sub.add_parser("perf", help="training/prediction throughput and peak memory per architecture")
+    p.add_argument("--architectures", default="all", help="comma-separated names or 'all'")
+    p.add_argument("--variants", default="lattice", help="comma-separated names or 'all'")
+    p.add_argument("--task", default=defaults.DEFAULT_TASK)
+    p.add_argument("--n-structures", type=int, default=256)
+    p.add_argument("--passes", type=int, default=3, help="timed training passes after one warm-up")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    p.add_argument("--results-dir", type=Path, default=None, help="default: results/perf/")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+    p.set_defaults(func=cmd_perf)
+
     from bench.report.cli import add_report_commands
 
     add_report_commands(sub)
