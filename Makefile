@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ARGS ?=
 
-.PHONY: install test test-slow test-all lint ablation report table list clean-cache
+.PHONY: install test test-slow test-all lint ablation perf report table list clean-cache
 
 install: $(STAMP)
 
@@ -35,6 +35,9 @@ lint: install
 
 ablation: install
 	$(PY) -m bench ablation --profile $(PROFILE) $(ARGS)
+
+perf: install
+	$(PY) -m bench perf $(ARGS)
 
 report: install
 	$(PY) -m bench report --profile $(PROFILE) $(ARGS)

@@ -175,7 +175,8 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
         else:
             if graphs is None:
                 raise ValueError(f"{cell.label()}: graphs are required for a model cell")
-            train_idx, val_idx = split_train_val(fold.train, cfg.train.val_fraction, cell.seed)
+            train_idx, val_idx = split_train_val(fold.train, cfg.train.val_fraction, cell.seed,
+                                                 getattr(data, "groups", None))
             result = fit(
                 cell.architecture, settings["hparams"],
                 [graphs[i] for i in train_idx], data.targets[train_idx],

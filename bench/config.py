@@ -108,7 +108,9 @@ class GridConfig(StrictModel):
         from bench.registry import parse_names
 
         # "all" names every registered entry (plugins included); each name is checked
-        self.tasks = parse_names(self.tasks, tasks.TASKS)
+        # a group name (tasks.TASK_GROUPS: "probes", "synthetic", "matbench") stands for its tasks
+        expanded = [t for name in self.tasks for t in tasks.TASK_GROUPS.get(name, [name])]
+        self.tasks = parse_names(list(dict.fromkeys(expanded)), tasks.TASKS)
         self.architectures = parse_names(self.architectures, architectures.REGISTRY)
         self.variants = parse_names(self.variants, VARIANTS)
         for name, overrides in self.hparams.items():

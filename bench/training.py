@@ -33,14 +33,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def split_train_val(indices: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Carve a validation split from a training fold with the cell's seed -> (train, val)."""
+def split_train_val(indices: np.ndarray, val_fraction: float, seed: int,
+                    groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a validation split from a training fold with the cell's seed -> (train, val).
+
+    ``groups`` ([n_rows] labels for the whole task, e.g. the representations of one
+    crystal in a synthetic probe) keeps every group on one side, so validation never
+    sees another cell of a training crystal.
+    """
     indices = np.asarray(indices)
     if len(indices) < 2:
         raise ValueError(f"a training fold needs at least 2 structures, got {len(indices)}")
-    perm = np.random.default_rng(seed).permutation(len(indices))
-    n_val = min(max(1, int(round(val_fraction * len(indices)))), len(indices) - 1)
-    return np.sort(indices[perm[n_val:]]), np.sort(indices[perm[:n_val]])
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        perm = rng.permutation(len(indices))
+        n_val = min(max(1, int(round(val_fraction * len(indices)))), len(indices) - 1)
+        return np.sort(indices[perm[n_val:]]), np.sort(indices[perm[:n_val]])
+    labels = np.asarray(groups)[indices]
+    unique = rng.permutation(np.unique(labels))
+    if len(unique) < 2:
+        raise ValueError(f"a training fold needs at least 2 groups, got {len(unique)}")
+    n_val = min(max(1, int(round(val_fraction * len(unique)))), len(unique) - 1)
+    in_val = np.isin(labels, unique[:n_val])
+    return np.sort(indices[~in_val]), np.sort(indices[in_val])
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class TrainingView:
     targets: np.ndarray
     dataset_sha256: str
     verification: str
+    groups: np.ndarray | None = None  # [n] group label per row (synthetic probes), else None
 
     @classmethod
     def of(cls, data, fold: int) -> TrainingView:
@@ -58,7 +59,8 @@ class TrainingView:
         targets = np.array(data.targets[rows], dtype=float)  # a copy: the view owns its targets
         targets.setflags(write=False)
         return cls(data.name, fold, data.problem_type, tuple(data.ids[i] for i in rows),
-                   tuple(data.structures[i] for i in rows), targets, data.sha256, data.verification)
+                   tuple(data.structures[i] for i in rows), targets, data.sha256, data.verification,
+                   None if getattr(data, "groups", None) is None else np.asarray(data.groups)[rows])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -198,7 +200,8 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
     study = optuna.create_study(study_name=name, storage=storage_for(storage_url), load_if_exists=True,
                                 direction="minimize", sampler=optuna.samplers.TPESampler(seed=cfg.tune.sampler_seed),
                                 pruner=make_pruner(cfg.tune.pruner))
-    inner_train, inner_val = split_train_val(np.arange(len(view)), cfg.tune.val_fraction, cfg.tune.seed)
+    inner_train, inner_val = split_train_val(np.arange(len(view)), cfg.tune.val_fraction, cfg.tune.seed,
+                                             view.groups)
     train_cfg = cfg.train.model_copy(update={"epochs": cfg.tune.epochs or cfg.train.epochs})
     device = device_name(resolve_device(cfg.train.device))
     base_tags = {"task": view.task, "fold": view.fold, "architecture": architecture, "variant": variant,

@@ -4,7 +4,7 @@
 folds, sha256, verification label). Importing this package registers the nine
 Matbench v0.1 structure tasks, ``perovskites_cdvae`` and the synthetic tasks
 (``tasks.synthetic``: five periodicity probes, ``alloys_emt``, ``alloys_emt_stable``).
-``TASK_GROUPS`` maps a group name (``probes``, ``synthetic``) to its task names.
+``TASK_GROUPS`` maps a group name (``probes``, ``synthetic``, ``matbench``) to its task names.
 """
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ from tasks import matbench as _matbench  # noqa: F401  (registers the Matbench t
 from tasks import perovskites as _perovskites  # noqa: F401  (registers perovskites_cdvae)
 from tasks import synthetic as _synthetic  # noqa: F401  (registers the synthetic tasks)
 from tasks.matbench import MATBENCH_TASKS, matbench_recorder
-from tasks.synthetic import TASK_GROUPS
+from tasks.synthetic import TASK_GROUPS as _SYNTHETIC_GROUPS
+
+#: Names that stand for several tasks on the command line (``--tasks probes``).
+TASK_GROUPS: dict[str, list[str]] = {**_SYNTHETIC_GROUPS, "matbench": list(MATBENCH_TASKS)}
 
 
 def get_task(name: str) -> Task:

@@ -58,3 +58,12 @@ def test_tuned_profiles_validate_with_one_budget(profile):
     cfg.validate_names()  # "all" expands to every registered architecture
     assert cfg.tune.enabled and cfg.tune.n_trials >= 20 and cfg.executor.workers == 2
     assert "cgcnn" in cfg.architectures and "matbench_jdft2d" in cfg.tasks
+
+
+def test_task_groups_expand_to_their_tasks():
+    import tasks
+
+    cfg = load_config("quick", ["tasks=[probes, matbench_jdft2d, probe_ewald]"])
+    cfg.validate_names()
+    assert cfg.tasks == [*tasks.TASK_GROUPS["probes"], "matbench_jdft2d"]  # each once, in order
+    assert "probe_chirality" in cfg.tasks and len(tasks.TASK_GROUPS["matbench"]) == 9

@@ -77,3 +77,14 @@ def test_a_seed_repeats_a_cell_bit_for_bit_on_real_graphs(tmp_path):
                 "regression", cfg, seed=0, progress=False)
         histories.append([h["val_score"] for h in r.history] + [h["train_loss"] for h in r.history])
     assert histories[0] == histories[1]
+
+
+def test_grouped_split_keeps_each_group_on_one_side():
+    groups = np.repeat(np.arange(20), 4)  # 20 crystals x 4 representations
+    fold = np.arange(8, 80)
+    train, val = split_train_val(fold, 0.2, seed=1, groups=groups)
+    assert set(train) | set(val) == set(fold) and not set(train) & set(val)
+    assert not set(groups[train]) & set(groups[val])
+    assert len(set(groups[val])) == round(0.2 * 18)
+    # without groups the split is the row-wise one it always was
+    assert np.array_equal(split_train_val(fold, 0.2, seed=1)[1], split_train_val(fold, 0.2, 1, None)[1])
