@@ -10,6 +10,7 @@ import yaml
 from bench import defaults
 from bench.metrics import REGRESSION
 from bench.report import plots
+from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.runs import grid_frame
 from bench.report.stats import paired_comparisons
 from bench.report.tables import leaderboard, overall_markdown, overall_table, to_markdown, write_tables
@@ -112,6 +113,18 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
                 report.files += made
                 if made:
                     doc.append(_figure(made[0], root, f"{task}: {caption}"))
+    probe_tasks = [t for t in cfg.tasks if is_probe(specs[t])] if not frame.empty else []
+    if probe_tasks:
+        doc += ["## Periodicity probes", "",
+                "Synthetic tasks where the encodings provably differ; theory per variant in the column headers.", ""]
+        long = []
+        for task in probe_tasks:
+            table = probe_table(frame, task, tracker.client)
+            long.append(table)
+            doc += [f"### {task}", "", probe_markdown(table, task)]
+        table_dir.mkdir(parents=True, exist_ok=True)
+        pd.concat(long, ignore_index=True).to_csv(table_dir / "probes.csv", index=False)
+        report.files.append(table_dir / "probes.csv")
     if not frame.empty:
         overall = overall_table(frame, ptypes)
         overall.to_csv(table_dir / "overall.csv", index=False)

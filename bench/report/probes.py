@@ -1,0 +1,99 @@
+"""The periodicity-probe table: measured score beside what theory says each encoding can see.
+
+For every probe task of a grid (a task with ``expected_distinguishable``), one matrix
+architecture x variant of the scaled score: MAE/MAD for regression (1 = the level of
+predicting the test mean; 0 = exact) or ROC-AUC for classification (0.5 = chance),
+mean ± std over folds and seeds. The header of each variant column says whether that
+encoding can, in theory, answer the probe's question. ``probe_supercell`` also gets its
+own score: the spread of one crystal's predictions across its representations (cells
+of the same crystal in the test fold), which is zero for a cell-invariant model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics import CLASSIFICATION
+
+SPREAD_TASK = "probe_supercell"
+
+
+def is_probe(task) -> bool:
+    return bool(getattr(task, "expectations", ()))
+
+
+def _score_column(problem_type: str) -> tuple[str, str]:
+    return ("test_roc_auc", "ROC-AUC") if problem_type == CLASSIFICATION else ("test_mae_over_mad", "MAE/MAD")
+
+
+def representation_spread(predictions: pd.DataFrame, groups_by_id: dict[str, int]) -> float:
+    """Mean over test crystals of max - min prediction across that crystal's cells (target units)."""
+    labelled = predictions.assign(group=predictions["id"].map(groups_by_id))
+    spans = labelled.groupby("group")["y_pred"].agg(lambda p: float(p.max() - p.min()))
+    return float(spans.mean()) if len(spans) else float("nan")
+
+
+def probe_table(frame: pd.DataFrame, task_name: str, client=None) -> pd.DataFrame:
+    """Long table: one row per (architecture, variant) with score mean/std, expectation and reason."""
+    import tasks
+
+    spec = tasks.get_task(task_name)
+    col, label = _score_column(spec.problem_type)
+    sub = frame[(frame["task"] == task_name) & (frame["architecture"] != "dummy")]
+    groups_by_id = None
+    if task_name == SPREAD_TASK and client is not None and not sub.empty:
+        data = spec.load()
+        groups_by_id = dict(zip(data.ids, np.asarray(data.groups).tolist()))
+    rows = []
+    for (arch, variant), group in sub.groupby(["architecture", "variant"], sort=True):
+        values = group[col].astype(float).dropna()
+        row = {"task": task_name, "architecture": arch, "variant": variant, "metric": label,
+               "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0, "n_runs": len(values),
+               "expected_can": spec.expected_distinguishable.get(variant),
+               "reason": spec.expected_reasons.get(variant, "")}
+        if groups_by_id is not None:
+            from bench.report.runs import read_predictions
+
+            spreads = [representation_spread(read_predictions(client, run_id), groups_by_id)
+                       for run_id in group["run_id"]]
+            row["spread_mean"] = float(np.mean(spreads))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def probe_markdown(table: pd.DataFrame, task_name: str) -> str:
+    """Architecture x variant matrix of the score, theory in the header, reasons below."""
+    import tasks
+
+    spec = tasks.get_task(task_name)
+    if table.empty:
+        return f"No finished cells of {task_name}.\n"
+    variants = [v for v in ("distance", "multi_edge", "lattice") if v in set(table.variant)]
+    variants += sorted(set(table.variant) - set(variants))
+    metric = table["metric"].iloc[0]
+    theory = {v: spec.expected_distinguishable.get(v) for v in variants}
+    head = "| architecture | " + " | ".join(
+        f"{v} (theory: {'can' if theory[v] else 'cannot' if theory[v] is not None else '?'})" for v in variants) + " |"
+    lines = [f"Question: {spec.question or task_name}. Score: {metric} mean ± std "
+             f"({'higher' if metric == 'ROC-AUC' else 'lower'} is better; "
+             f"{'0.5 = chance' if metric == 'ROC-AUC' else '1 = predicting the mean'}).", "",
+             head, "|---" * (len(variants) + 1) + "|"]
+    for arch, group in table.groupby("architecture", sort=True):
+        by_variant = group.set_index("variant")
+        cells = []
+        for v in variants:
+            if v not in by_variant.index:
+                cells.append("–")
+                continue
+            r = by_variant.loc[v]
+            cell = f"{r['mean']:.3f} ± {r['std']:.3f}"
+            if "spread_mean" in by_variant.columns and pd.notna(r.get("spread_mean")):
+                cell += f" (spread {r['spread_mean']:.3g} {spec.unit})"
+            cells.append(cell)
+        lines.append(f"| {arch} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"- `{v}`: {spec.expected_reasons.get(v, '')}" for v in variants if spec.expected_reasons.get(v)]
+    if task_name == SPREAD_TASK:
+        lines.append("- spread: mean over test crystals of max − min prediction across that crystal's cells "
+                     "(0 for a model that sees the same crystal in every cell)")
+    return "\n".join(lines) + "\n"
