@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch_geometric.utils import scatter
 
 from bench.graphs import edge_vectors
@@ -78,3 +79,23 @@ def mlp_head(in_dim: int, hidden: int, out_dim: int, num_hidden: int = 1, act: t
         dim = hidden
     layers.append(nn.Linear(dim, out_dim))
     return nn.Sequential(*layers)
+
+
+class GatedConv(nn.Module):
+    """CGCNN's gated convolution (Xie & Grossman 2018): node features [N,F] + edge features [E,G] -> [N,F].
+
+    For each edge j -> i, z = BN([h_i, h_j, e_ij] W + b); the message sigmoid(z_f) * softplus(z_s)
+    is summed on i, and h_i <- softplus(h_i + BN(sum)).
+    """
+
+    def __init__(self, hidden: int, edge_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2 * hidden + edge_dim, 2 * hidden)
+        self.bn_edge = GraphBatchNorm(2 * hidden)
+        self.bn_node = GraphBatchNorm(hidden)
+
+    def forward(self, h: torch.Tensor, edge_attr: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        z = self.bn_edge(self.linear(torch.cat([h[dst], h[src], edge_attr], dim=-1)))
+        gate, core = z.chunk(2, dim=-1)
+        summed = aggregate(torch.sigmoid(gate) * F.softplus(core), dst, h.shape[0])
+        return F.softplus(h + self.bn_node(summed))

@@ -50,14 +50,12 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from architectures.common import (
     NUM_EDGE_TYPES,
     NUM_ELEMENTS,
+    GatedConv,
     GaussianBasis,
-    GraphBatchNorm,
-    aggregate,
     edge_lengths,
     graph_index,
     mean_pool,
@@ -136,22 +134,6 @@ class PlaneWaveBasis(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num={self.num}, g_max={self.g_max}"
-
-
-class GatedConv(nn.Module):
-    """CGCNN-style gated convolution: node features [N,F] + edge features [E,D] -> [N,F]."""
-
-    def __init__(self, hidden: int, edge_dim: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(2 * hidden + edge_dim, 2 * hidden)
-        self.bn_edge = GraphBatchNorm(2 * hidden)
-        self.bn_node = GraphBatchNorm(hidden)
-
-    def forward(self, h: torch.Tensor, edge_attr: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-        z = self.bn_edge(self.linear(torch.cat([h[dst], h[src], edge_attr], dim=-1)))
-        gate, core = z.chunk(2, dim=-1)
-        summed = aggregate(torch.sigmoid(gate) * F.softplus(core), dst, h.shape[0])
-        return F.softplus(h + self.bn_node(summed))
 
 
 @register(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from bench import defaults
@@ -93,23 +92,3 @@ def add_report_commands(subparsers) -> None:
     p.add_argument("--out", type=Path, default=None, help="default: <results-dir>/<experiment>/matbench/")
     p.set_defaults(func=cmd_export)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m bench.report.cli`): the same error handling as ``bench``."""
-    from bench.plugins import load_plugins
-    from bench.registry import UnknownNameError
-
-    parser = argparse.ArgumentParser(prog="bench")
-    add_report_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        load_plugins(args.plugin)
-        args.func(args)
-    except (UnknownNameError, ValueError, FileNotFoundError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ import pytest
 
 from bench.config import load_config
 from bench.grid import run_grid
-from bench.report.cli import main
+from bench.cli import main
 from bench.report.matbench_export import ExportError, export_matbench
 from bench.tracking import Tracker
 
