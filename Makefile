@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ARGS ?=
 
-.PHONY: install test test-slow test-all lint ablation perf report table list clean-cache
+.PHONY: install test test-slow test-all lint ablation probes perf report table list clean-cache
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: install
 
 ablation: install
 	$(PY) -m bench ablation --profile $(PROFILE) $(ARGS)
+	$(PY) -m bench report --profile $(PROFILE) $(ARGS)
+
+probes: install
+	$(PY) -m bench ablation --profile probes $(ARGS)
+	$(PY) -m bench report --profile probes $(ARGS)
 
 perf: install
 	$(PY) -m bench perf $(ARGS)
