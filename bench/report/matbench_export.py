@@ -131,7 +131,6 @@ import sys
 from pathlib import Path
 
 from bench.cli import main as bench_main
-from bench.report.cli import main as report_main
 
 HERE = Path(__file__).resolve().parent
 GRID = ["--profile", str(HERE / "{config}"), "--tasks", "{tasks}", "--architectures", "{architecture}",
@@ -139,7 +138,7 @@ GRID = ["--profile", str(HERE / "{config}"), "--tasks", "{tasks}", "--architectu
 
 if __name__ == "__main__":
     code = bench_main(["ablation", *GRID])
-    code = code or report_main(["export-matbench", *GRID, "--architecture", "{architecture}", "--variant",
+    code = code or bench_main(["export-matbench", *GRID, "--architecture", "{architecture}", "--variant",
                                 "{variant}", "--seed", "{seed}", "--name", "{name}", "--out", str(HERE.parent)])
     sys.exit(code)
 '''

@@ -1,6 +1,7 @@
 """Matbench submissions from MLflow runs on the real matbench_jdft2d data, loaded back with matbench itself."""
 import gzip
 import json
+import runpy
 
 import pytest
 from matbench.bench import MatbenchBenchmark
@@ -29,7 +30,9 @@ def _check_submission(folder, tmp_path, runs_mae: dict[int, float]):
     for key in ("authors", "algorithm", "algorithm_long", "bibtex_refs", "requirements"):
         assert info[key], key
     assert any(r.startswith("torch==") for r in info["requirements"]["python"])
-    compile((folder / RUNNER_FILE).read_text(), RUNNER_FILE, "exec")  # the runner source is valid Python
+    # the runner is valid Python whose imports resolve (run without its __main__ block)
+    runner = runpy.run_path(str(folder / RUNNER_FILE), run_name="runner_import_check")
+    assert callable(runner["bench_main"]) and "--experiment" in runner["GRID"]
     return mb
 
 
