@@ -88,6 +88,8 @@ PROBE_CHIRALITY = TASKS.register("probe_chirality", SyntheticTask(
     expectations=(
         ("distance", False, "mirror images have the same edge lengths; only parity-odd features could tell"),
         ("multi_edge", False, "same lengths for every image edge; only parity-odd features could tell"),
-        ("lattice", False, "the cell and its loops are mirror-symmetric; only parity-odd features could tell"),
+        ("lattice", False, "the loops keep every length, so length-only models cannot tell; but the 12 loops "
+                           "take ±(a+c), ±(b+c) and not their mirrors ±(a-c), ±(b-c), so direction-aware "
+                           "models can in principle"),
     ),
 ))

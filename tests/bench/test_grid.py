@@ -13,7 +13,7 @@ def env(tmp_path):
 
 
 def _ablation(uri, results, *extra):
-    return main(["ablation", "--profile", "quick", "--experiment", "t", "--tracking-uri", uri,
+    return main(["ablation", "--profile", "quick", "--architectures", "cgcnn", "--experiment", "t", "--tracking-uri", uri,
                  "--results-dir", str(results), "--no-progress", *extra])
 
 

@@ -35,7 +35,7 @@ def is_metal_file(tmp_path, monkeypatch):
 
 def test_roc_auc_and_matbench_balanced_accuracy_are_reported_separately(is_metal_file, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cfg = load_config("quick", ["experiment=clf", "tasks=[matbench_mp_is_metal]", "folds=[0,1]", "seeds=[0]",
+    cfg = load_config("quick", ["experiment=clf", "architectures=[cgcnn]", "tasks=[matbench_mp_is_metal]", "folds=[0,1]", "seeds=[0]",
                                 "variants=[distance,multi_edge]", "train.epochs=1", "allow_unverified_data=true",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}"])
     run_grid(cfg, uri, progress=False)

@@ -54,7 +54,7 @@ def test_dummy_export_reproduces_matbench_published_dummy(tmp_path):
 @pytest.mark.slow
 def test_cgcnn_export_of_a_five_fold_grid(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cfg = load_config("quick", ["experiment=mb5", "seeds=[0]", "variants=[lattice]", "train.epochs=1",
+    cfg = load_config("quick", ["experiment=mb5", "architectures=[cgcnn]", "seeds=[0]", "variants=[lattice]", "train.epochs=1",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}"])
     outcomes = run_grid(cfg, uri, progress=False)
     folder = export_matbench(cfg, "cgcnn", "lattice", tmp_path / "out", uri)

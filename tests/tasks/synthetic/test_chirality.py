@@ -59,3 +59,22 @@ def test_mirror_images_are_not_the_same_crystal(data):
 
 def test_expectations_blind():
     assert not any(get_task("probe_chirality").expected_distinguishable.values())
+
+
+def test_lattice_loops_are_not_mirror_symmetric(data):
+    # The 12 loops of a mirror-symmetric cell take ±(a+c), ±(b+c) but not their mirror
+    # images ±(a-c), ±(b-c): with directions, the loop set itself has a handedness. This is
+    # why a direction-aware model can beat chance on `lattice` (see the reason in the task).
+    from bench.graphs import build_graph
+
+    right = data.structures[int(np.flatnonzero(data.groups == 0)[0])]
+    g = build_graph(right, "lattice", cutoff=8.0, max_neighbors=12)
+    loops = (g.edge_type == 1) & (g.edge_index[1] == 0)
+    vec = right.cart_coords[g.edge_index[0][loops].numpy()] + g.edge_shift[loops].numpy() @ right.lattice.matrix \
+        - right.cart_coords[0]
+    mirrored = vec * np.array([1.0, 1.0, -1.0])
+    as_set = {tuple(np.round(v, 6)) for v in vec}
+    assert len(as_set) == 12
+    assert {tuple(np.round(v, 6)) for v in mirrored} != as_set
+    lengths = np.sort(np.linalg.norm(vec, axis=1))
+    np.testing.assert_allclose(np.sort(np.linalg.norm(mirrored, axis=1)), lengths)  # same lengths
