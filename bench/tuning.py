@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import sqlalchemy
 from torch_geometric.data import Data
 
 import architectures
@@ -162,8 +163,17 @@ def storage_for(url: str) -> optuna.storages.RDBStorage:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}
     ClaimStore(url)  # creates the folder of a SQLite file
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=int(defaults.HEARTBEAT_S),
-                                      grace_period=int(defaults.STALE_AFTER_S))
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=int(defaults.HEARTBEAT_S),
+                                              grace_period=int(defaults.STALE_AFTER_S))
+        except sqlalchemy.exc.SQLAlchemyError:
+            # Two workers opening a fresh database race to create Optuna's schema (PostgreSQL:
+            # "relation alembic_version already exists"); the loser retries once it exists.
+            if attempt == 5:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
