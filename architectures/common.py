@@ -1,6 +1,8 @@
 """Building blocks shared by several architectures (not an architecture itself)."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -38,6 +40,12 @@ def mean_pool(x: torch.Tensor, data) -> torch.Tensor:
 def aggregate(messages: torch.Tensor, dst: torch.Tensor, num_nodes: int, reduce: str = "sum") -> torch.Tensor:
     """Sum (or mean) edge messages [E,F] onto receivers -> [N,F]; edgeless graphs give zeros."""
     return scatter(messages, dst, dim=0, dim_size=num_nodes, reduce=reduce)
+
+
+def cosine_cutoff(dist: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """0.5 (cos(pi d / cutoff) + 1) for d < cutoff, else 0: [E] (Å) -> [E], smooth at the cutoff."""
+    env = 0.5 * (torch.cos(dist * (math.pi / cutoff)) + 1.0)
+    return torch.where(dist < cutoff, env, torch.zeros_like(env))
 
 
 class GaussianBasis(nn.Module):

@@ -49,7 +49,7 @@ from e3nn import o3
 from torch import nn
 from torch.nn import functional as F
 
-from architectures.common import NUM_EDGE_TYPES, NUM_ELEMENTS, aggregate, edge_lengths, mean_pool
+from architectures.common import NUM_EDGE_TYPES, NUM_ELEMENTS, aggregate, cosine_cutoff, edge_lengths, mean_pool
 from architectures.registry import register
 
 NORM_EPS = 1e-8  # inside the sqrt of vector norms: finite gradients at zero vectors
@@ -94,11 +94,6 @@ class LoopBasis(nn.Module):
 
     def forward(self, dist: torch.Tensor) -> torch.Tensor:
         return torch.sin((dist / (dist + self.cutoff)).unsqueeze(-1) * self.freq)
-
-
-def cosine_cutoff(dist: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """0.5 (cos(pi r / r_c) + 1) inside the cutoff, 0 outside: [E] -> [E]."""
-    return torch.where(dist < cutoff, 0.5 * (torch.cos(math.pi * dist / cutoff) + 1.0), torch.zeros_like(dist))
 
 
 class Message(nn.Module):

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from architectures.common import NUM_EDGE_TYPES, NUM_ELEMENTS, GaussianBasis, aggregate, edge_lengths, mean_pool
+from architectures.common import NUM_EDGE_TYPES, NUM_ELEMENTS, GaussianBasis, aggregate, cosine_cutoff, edge_lengths, mean_pool
 from architectures.registry import register
 
 _LN2 = math.log(2.0)
@@ -47,12 +47,6 @@ class ShiftedSoftplus(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.softplus(x) - _LN2
-
-
-def cosine_envelope(dist: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """0.5 (cos(pi d / cutoff) + 1) for d < cutoff, else 0: [E] (Å) -> [E], smooth at the cutoff."""
-    env = 0.5 * (torch.cos(dist * (math.pi / cutoff)) + 1.0)
-    return torch.where(dist < cutoff, env, torch.zeros_like(env))
 
 
 class Interaction(nn.Module):
@@ -100,7 +94,7 @@ class SchNet(nn.Module):
         _, dist = edge_lengths(data)
         filter_in = self.basis(dist) + self.type_embed(data.edge_type).to(dist.dtype)
         is_loop = data.edge_type == 1
-        envelope = torch.where(is_loop, torch.ones_like(dist), cosine_envelope(dist, self.cutoff))
+        envelope = torch.where(is_loop, torch.ones_like(dist), cosine_cutoff(dist, self.cutoff))
         h = self.embed(data.z)
         for block in self.interactions:
             h = h + block(h, filter_in, envelope, src, dst)

@@ -6,7 +6,8 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from architectures.empnn import cosine_cutoff, safe_norm
+from architectures.common import cosine_cutoff
+from architectures.empnn import safe_norm
 from bench.graphs import build_graph
 from bench.testing import graph_float64, predict_structures
 from tests import crystals

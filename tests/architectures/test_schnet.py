@@ -4,7 +4,8 @@ import torch
 from torch_geometric.data import Batch, Data
 
 import architectures
-from architectures.schnet import ShiftedSoftplus, cosine_envelope
+from architectures.common import cosine_cutoff
+from architectures.schnet import ShiftedSoftplus
 from bench.graphs import build_graph
 from bench.testing import to_double
 from tests import crystals
@@ -37,8 +38,8 @@ def pair_graph(dist: float, with_edges: bool = True) -> Data:
 def test_shifted_softplus_and_envelope_known_values():
     assert float(ShiftedSoftplus()(torch.zeros(1))) == 0.0
     d = torch.tensor([0.0, 2.5, 5.0, 7.0], dtype=torch.float64)
-    torch.testing.assert_close(cosine_envelope(d, 5.0), torch.tensor([1.0, 0.5, 0.0, 0.0], dtype=torch.float64))
-    torch.testing.assert_close(cosine_envelope(torch.tensor([1.0], dtype=torch.float64), 4.0),
+    torch.testing.assert_close(cosine_cutoff(d, 5.0), torch.tensor([1.0, 0.5, 0.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(cosine_cutoff(torch.tensor([1.0], dtype=torch.float64), 4.0),
                                torch.tensor([0.5 * (math.cos(math.pi / 4) + 1)], dtype=torch.float64))
 
 
