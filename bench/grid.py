@@ -8,11 +8,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from bench import defaults
-from bench.cell import (DUMMY, NO_VARIANT, Cell, CellOutcome, cell_identity, cell_key, cell_settings, log_summary,
+from bench.cell import (DUMMY, NO_VARIANT, Cell, CellOutcome, cell_identity, cell_settings, log_summary,
                         run_cell)
 from bench.config import GridConfig, GridError, stable_hash
 from bench.graphs import build_task_graphs
-from bench.leaderboard import leaderboard, runs_frame, to_markdown, write_tables
 from bench.tracking import Tracker
 
 
@@ -174,22 +173,20 @@ class TaskTable:
 
 
 def grid_tables(cfg: GridConfig, tracking_uri: str | None = None, results_dir: Path | None = None) -> list[TaskTable]:
-    """Leaderboards of the grid's finished cells, read from MLflow and written to ``results_dir``."""
+    """Leaderboards of the grid's finished cells, read from MLflow and written to
+    ``results_dir/<experiment>/tables/`` (the same files ``bench report`` writes)."""
     import tasks
 
-    tracker = Tracker(cfg.experiment, tracking_uri)
-    out_dir = Path(results_dir or defaults.RESULTS_DIR) / cfg.experiment
-    frame = runs_frame(tracker.search("attributes.status = 'FINISHED'"))
+    from bench.report.runs import grid_frame
+    from bench.report.tables import TABLES_DIR, task_tables, to_markdown
+
+    out_dir = Path(results_dir or defaults.RESULTS_DIR) / cfg.experiment / TABLES_DIR
+    frame = grid_frame(cfg, tracking_uri)
     tables = []
     for task in cfg.tasks:
-        data = load_task(task, cfg)
-        keys = {cell_key(c, data.sha256, stable_hash(cell_settings(c, cfg))) for c in grid_cells(cfg, task)}
-        runs = frame[frame["cell_key"].isin(keys)] if not frame.empty else frame
         spec = tasks.get_task(task)
-        table = leaderboard(runs, task, data.problem_type) if not runs.empty else pd.DataFrame()
-        if table.empty:
-            tables.append(TaskTable(task, table, f"{task}: no finished cells yet\n", []))
-            continue
-        files = write_tables(table, out_dir, task, spec.unit, data.problem_type)
-        tables.append(TaskTable(task, table, to_markdown(table, task, spec.unit, data.problem_type), files))
+        table, _, files = task_tables(frame, task, spec.unit, out_dir, spec.problem_type)
+        markdown = (to_markdown(table, task, spec.unit, spec.problem_type) if not table.empty
+                    else f"{task}: no finished cells yet\n")
+        tables.append(TaskTable(task, table, markdown, files))
     return tables

@@ -12,8 +12,7 @@ from bench.metrics import REGRESSION
 from bench.report import plots
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.runs import grid_frame
-from bench.report.stats import paired_comparisons
-from bench.report.tables import leaderboard, overall_markdown, overall_table, to_markdown, write_tables
+from bench.report.tables import TABLES_DIR, overall_markdown, overall_table, task_tables, to_markdown
 
 EXPORT_DIR = "matbench"  # results/<experiment>/matbench/matbench_v0.1_<name>/
 
@@ -81,7 +80,7 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
 
     tracker = Tracker(cfg.experiment, tracking_uri)
     root = Path(results_dir or defaults.RESULTS_DIR) / cfg.experiment
-    fig_dir, table_dir = root / "figures", root / "tables"
+    fig_dir, table_dir = root / "figures", root / TABLES_DIR
     frame = grid_frame(cfg, tracking_uri)
     report = Report(root / "REPORT.md", frame)
     specs = {t: tasks.get_task(t) for t in cfg.tasks}
@@ -94,15 +93,13 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
         doc.append("No finished cells yet: run the grid first.\n")
     for task in cfg.tasks if not frame.empty else []:
         pt, unit = ptypes[task], specs[task].unit
-        comp = paired_comparisons(frame, task, pt, method=method)
-        table = leaderboard(frame, task, pt, comp)
+        table, comp, written = task_tables(frame, task, unit, table_dir, pt, method)
         report.tables[task], report.comparisons[task] = table, comp
         doc += [f"## {task}", ""]
         if table.empty:
             doc.append("No finished cells of this task.\n")
             continue
-        report.files += write_tables(table, table_dir, task, unit, pt)
-        comp.to_csv(table_dir / f"{task}_paired.csv", index=False)
+        report.files += written
         doc += [to_markdown(table, task, unit, pt), f"### Paired comparison with `distance` ({task})", "",
                 comparisons_markdown(comp)]
         if figures:

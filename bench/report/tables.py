@@ -13,9 +13,10 @@ import pandas as pd
 
 from bench.metrics import CLASSIFICATION, PRIMARY_METRIC, REGRESSION
 from bench.report.references import REFERENCE_SOURCE, references
-from bench.report.stats import BASELINE
+from bench.report.stats import BASELINE, paired_comparisons
 
 OURS = "this suite"
+TABLES_DIR = "tables"  # results/<experiment>/tables/: the one place every leaderboard file goes
 _EXTRAS = ("test_rmse", "test_mae_over_mad", "test_matbench_balanced_accuracy", "test_accuracy",
            "n_params", "wall_time_s", "train_structures_per_s")
 
@@ -179,6 +180,24 @@ def write_tables(table: pd.DataFrame, out_dir: Path, task: str, unit: str, probl
     head, rows = table_rows(table, task, unit, problem_type)
     tex.write_text(to_latex(head, rows, f"{task}: {_headline(problem_type, unit)}, mean and std over cells"))
     return [md, csv, tex]
+
+
+def task_tables(frame: pd.DataFrame, task: str, unit: str, out_dir: Path, problem_type: str = REGRESSION,
+                method: str = "ttest") -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+    """(leaderboard, paired comparisons, files written) of ``task``'s cells in ``frame``.
+
+    Writes ``<task>_leaderboard.{md,csv,tex}`` and ``<task>_paired.csv`` under ``out_dir``;
+    nothing when the task has no finished cells. ``bench ablation``, ``bench table`` and
+    ``bench report`` all go through here, so their tables are the same files.
+    """
+    comparisons = paired_comparisons(frame, task, problem_type, method=method)
+    table = leaderboard(frame, task, problem_type, comparisons)
+    if table.empty:
+        return table, comparisons, []
+    files = write_tables(table, out_dir, task, unit, problem_type)
+    paired = Path(out_dir) / f"{task}_paired.csv"
+    comparisons.to_csv(paired, index=False)
+    return table, comparisons, files + [paired]
 
 
 def overall_table(frame: pd.DataFrame, problem_types: dict[str, str]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ def env(tmp_path):
 
 
 def _ablation(uri, results, *extra):
-    return main(["ablation", "--profile", "quick", "--architectures", "cgcnn", "--experiment", "t", "--tracking-uri", uri,
+    return main(["ablation", "--profile", "quick", "--tasks", "matbench_jdft2d", "--architectures", "cgcnn", "--experiment", "t", "--tracking-uri", uri,
                  "--results-dir", str(results), "--no-progress", *extra])
 
 
@@ -24,13 +24,16 @@ def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
     assert _ablation(uri, tmp_path / "results", *args) == 0
     out = capsys.readouterr().out
     assert "| cgcnn | lattice |" in out and "CGCNN (published)" in out  # the table is printed
-    table = pd.read_csv(tmp_path / "results" / "t" / "matbench_jdft2d_leaderboard.csv")
+    table = pd.read_csv(tmp_path / "results" / "t" / "tables" / "matbench_jdft2d_leaderboard.csv")
     ours = table[table.source == "this suite"]
     assert set(zip(ours.architecture, ours.variant)) == {("cgcnn", "distance"), ("cgcnn", "lattice"), ("dummy", "none")}
     refs = table[table.source != "this suite"]
     assert {"Dummy", "CGCNN"} <= set(refs.architecture) and refs.source.str.contains("published").all()
-    md = (tmp_path / "results" / "t" / "matbench_jdft2d_leaderboard.md").read_text()
+    md = (tmp_path / "results" / "t" / "tables" / "matbench_jdft2d_leaderboard.md").read_text()
     assert "Dummy (published)" in md and "| 67.29 |" in md and "| 49.24 |" in md
+    # the same paired comparison with distance that `bench report` writes, in the same folder
+    paired = pd.read_csv(tmp_path / "results" / "t" / "tables" / "matbench_jdft2d_paired.csv")
+    assert list(zip(paired.architecture, paired.variant, paired.n_pairs)) == [("cgcnn", "lattice", 1)]
 
     # the table's numbers are the MLflow runs' numbers
     runs = Tracker("t", uri).search("attributes.status = 'FINISHED' and tags.`bench.kind` = 'cell'")
@@ -55,7 +58,7 @@ def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
 def test_all_folds_all_variants_tiny_budget(env):
     tmp_path, uri = env
     assert _ablation(uri, tmp_path / "results", "--set", "train.epochs=2") == 0
-    table = pd.read_csv(tmp_path / "results" / "t" / "matbench_jdft2d_leaderboard.csv")
+    table = pd.read_csv(tmp_path / "results" / "t" / "tables" / "matbench_jdft2d_leaderboard.csv")
     ours = table[table.source == "this suite"]
     assert len(ours) == 4 and (ours.n_runs == 5).all()
     runs = Tracker("t", uri).search("tags.`bench.kind` = 'cell'")

@@ -57,7 +57,7 @@ def test_entry_point_plugin_is_loaded(plugin_dir):
 
 def test_plugin_architecture_runs_through_train_ablation_and_table(plugin_dir, capsys):
     uri = f"sqlite:///{plugin_dir / 'mlflow.db'}"
-    common = ["--plugin", "toy_plugin_arch", "--tracking-uri", uri, "--no-progress", "--experiment", "plug",
+    common = ["--plugin", "toy_plugin_arch", "--tasks", "matbench_jdft2d", "--tracking-uri", uri, "--no-progress", "--experiment", "plug",
               "--set", "train.epochs=1"]
     assert main(["list", "architectures", "--plugin", "toy_plugin_arch"]) == 0
     assert "toy_plugin_net" in capsys.readouterr().out
@@ -69,7 +69,7 @@ def test_plugin_architecture_runs_through_train_ablation_and_table(plugin_dir, c
             "--results-dir", str(plugin_dir / "results")]
     assert main(["ablation", *grid, *common]) == 0
     assert main(["table", *grid, *common]) == 0
-    table = pd.read_csv(plugin_dir / "results" / "plug" / "matbench_jdft2d_leaderboard.csv")
+    table = pd.read_csv(plugin_dir / "results" / "plug" / "tables" / "matbench_jdft2d_leaderboard.csv")
     assert ("toy_plugin_net", "distance") in set(zip(table.architecture, table.variant))
     runs = Tracker("plug", uri).search("attributes.status = 'FINISHED'")
     assert {r.data.tags["bench.architecture"] for r in runs} == {"toy_plugin_net", "dummy"}

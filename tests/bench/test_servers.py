@@ -31,7 +31,7 @@ FAST_SPACE = "tune.space={cutoff: null, max_neighbors: null, batch_size: {type: 
 
 
 def _grid_args(experiment: str, uri: str, storage: str, variants: str, seeds: str, *extra: str) -> list[str]:
-    return ["ablation", "--profile", "quick", "--architectures", "cgcnn", "--experiment", experiment, "--tracking-uri", uri, "--storage", storage,
+    return ["ablation", "--profile", "quick", "--tasks", "matbench_jdft2d", "--architectures", "cgcnn", "--experiment", experiment, "--tracking-uri", uri, "--storage", storage,
             "--folds", "0", "--seeds", seeds, "--variants", variants, "--set", "train.epochs=1", "--set", TINY,
             "--set", FAST_SPACE, "--set", "tune.n_trials=2", "--no-progress", *extra]
 
@@ -198,7 +198,7 @@ def test_workers_sharing_postgres_and_mlflow_run_each_cell_once(postgres, mlflow
     assert len(keys) == len(set(keys)) == 5  # dummy + 2 variants x 2 seeds, none run twice
     assert {r.info.status for r in cells} == {"FINISHED"}  # none lost
     assert len([r for r in runs if r.data.tags.get("bench.kind") == "parent"]) == 2
-    cfg = load_config("quick", ["experiment=pg", "architectures=[cgcnn]", "folds=[0]", "seeds=[0, 1]", "variants=[distance, multi_edge]",
+    cfg = load_config("quick", ["experiment=pg", "tasks=[matbench_jdft2d]", "architectures=[cgcnn]", "folds=[0]", "seeds=[0, 1]", "variants=[distance, multi_edge]",
                                 "train.epochs=1", TINY, FAST_SPACE, "tune.n_trials=2"])
     frame = grid_status(cfg, mlflow_server, postgres)
     assert list(frame.state) == ["done"] * 5

@@ -25,7 +25,7 @@ FAST_SPACE = "tune.space={cutoff: null, max_neighbors: null, batch_size: {type: 
 
 
 def _cfg(*extra: str):
-    return load_config("quick", ["architectures=[cgcnn]", "folds=[0]", "seeds=[0]", "variants=[distance]", "train.epochs=2", TINY,
+    return load_config("quick", ["tasks=[matbench_jdft2d]", "architectures=[cgcnn]", "folds=[0]", "seeds=[0]", "variants=[distance]", "train.epochs=2", TINY,
                                  FAST_SPACE, "tune.n_trials=2", "executor.workers=1", *extra])
 
 
@@ -134,7 +134,7 @@ def test_interrupted_study_continues_where_it_stopped(stores, monkeypatch):
 
 def test_tuned_grid_resumes_and_status_shows_states(stores, tmp_path, capsys):
     uri, storage = stores
-    common = ["--profile", "quick", "--architectures", "cgcnn", "--experiment", "tg", "--tracking-uri", uri, "--storage", storage,
+    common = ["--profile", "quick", "--tasks", "matbench_jdft2d", "--architectures", "cgcnn", "--experiment", "tg", "--tracking-uri", uri, "--storage", storage,
               "--folds", "0", "--seeds", "0", "--variants", "distance", "--set", "train.epochs=1", "--set", TINY,
               "--set", FAST_SPACE, "--set", "tune.n_trials=2", "--workers", "1", "--no-progress"]
     assert main(["status", *common]) == 0

@@ -39,7 +39,7 @@ def _check_submission(folder, tmp_path, runs_mae: dict[int, float]):
 def test_dummy_export_reproduces_matbench_published_dummy(tmp_path):
     """All 5 folds in seconds: the dummy cells, exported, score exactly Matbench's published Dummy."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cfg = load_config("quick", ["experiment=mb"])
+    cfg = load_config("quick", ["experiment=mb", "tasks=[matbench_jdft2d]"])
     data, tracker = load_task("matbench_jdft2d", cfg), Tracker("mb", uri)
     outcomes = [run_cell(c, cfg, data, None, tracker, progress=False) for c in dummy_cells(cfg, "matbench_jdft2d")]
     folder = export_matbench(cfg, "dummy", "none", tmp_path / "out", uri, name="dummy_test")
@@ -54,7 +54,7 @@ def test_dummy_export_reproduces_matbench_published_dummy(tmp_path):
 @pytest.mark.slow
 def test_cgcnn_export_of_a_five_fold_grid(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    cfg = load_config("quick", ["experiment=mb5", "architectures=[cgcnn]", "seeds=[0]", "variants=[lattice]", "train.epochs=1",
+    cfg = load_config("quick", ["experiment=mb5", "tasks=[matbench_jdft2d]", "architectures=[cgcnn]", "seeds=[0]", "variants=[lattice]", "train.epochs=1",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}"])
     outcomes = run_grid(cfg, uri, progress=False)
     folder = export_matbench(cfg, "cgcnn", "lattice", tmp_path / "out", uri)

@@ -9,9 +9,9 @@ from bench.cli import main
 from bench.report.matbench_export import ExportError, export_matbench
 from bench.tracking import Tracker
 
-GRID = ["--profile", "quick", "--architectures", "cgcnn", "--experiment", "rep", "--folds", "0,1", "--seeds", "0", "--variants", "distance,lattice",
+GRID = ["--profile", "quick", "--tasks", "matbench_jdft2d", "--architectures", "cgcnn", "--experiment", "rep", "--folds", "0,1", "--seeds", "0", "--variants", "distance,lattice",
         "--set", "train.epochs=1", "--set", "hparams={cgcnn: {hidden: 8, num_layers: 1}}"]
-OVERRIDES = ["experiment=rep", "architectures=[cgcnn]", "folds=[0,1]", "seeds=[0]", "variants=[distance,lattice]", "train.epochs=1",
+OVERRIDES = ["experiment=rep", "tasks=[matbench_jdft2d]", "architectures=[cgcnn]", "folds=[0,1]", "seeds=[0]", "variants=[distance,lattice]", "train.epochs=1",
              "hparams={cgcnn: {hidden: 8, num_layers: 1}}"]
 
 
