@@ -2,6 +2,7 @@
 
     bench report --profile quick [--tasks ...] [--test wilcoxon] [--no-figures]
     bench export-matbench --profile quick --architecture cgcnn --variant lattice [--seed 0] [--name NAME]
+    bench export-matbench --profile quick --select-by-validation
 """
 from __future__ import annotations
 
@@ -54,17 +55,39 @@ def _only(values: list[str], what: str, given: str | None) -> str:
     raise ValueError(f"the grid has several {what}s ({', '.join(values)}); choose one with --{what}")
 
 
+def _select_by_validation(cfg, args: argparse.Namespace) -> tuple[str, str, str]:
+    """(architecture, variant, notes) of the pair with the best mean validation rank; prints the ranking."""
+    from bench.report.matbench_export import validation_ranking
+    from bench.report.runs import grid_frame
+
+    seed = cfg.seeds[0] if args.seed is None else args.seed
+    pairs = [(a, v) for a in ([args.architecture] if args.architecture else cfg.architectures)
+             for v in ([args.variant] if args.variant else cfg.variants)]
+    ranking = validation_ranking(grid_frame(cfg, args.tracking_uri), list(cfg.tasks), seed, pairs)
+    print("Ranked by validation score only (mean over folds, rank per task, then mean rank):")
+    print(ranking.head(10).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    best = ranking.iloc[0]
+    rule = (f"Chosen among {len(ranking)} (architecture, variant) pairs by the best mean rank of the validation score "
+            f"(split from each training fold) over {', '.join(cfg.tasks)}, seed {seed}; test folds were not used "
+            f"to choose it (mean validation rank {best['mean_val_rank']:.2f}).")
+    return str(best["architecture"]), str(best["variant"]), " ".join(x for x in (args.notes, rule) if x)
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from bench.cli import _config_from_args
     from bench.report.document import EXPORT_DIR
     from bench.report.matbench_export import export_matbench
 
     cfg = _config_from_args(args)
-    architecture = _only(cfg.architectures, "architecture", args.architecture)
-    variant = _only(cfg.variants, "variant", args.variant)
+    notes = args.notes
+    if args.select_by_validation:
+        architecture, variant, notes = _select_by_validation(cfg, args)
+    else:
+        architecture = _only(cfg.architectures, "architecture", args.architecture)
+        variant = _only(cfg.variants, "variant", args.variant)
     out = args.out or Path(args.results_dir or defaults.RESULTS_DIR) / cfg.experiment / EXPORT_DIR
     path = export_matbench(cfg, architecture, variant, out, args.tracking_uri, seed=args.seed, name=args.name,
-                           authors=args.authors, notes=args.notes)
+                           authors=args.authors, notes=notes)
     print(f"wrote Matbench submission {path}")
 
 
@@ -86,6 +109,9 @@ def add_report_commands(subparsers) -> None:
     p.add_argument("--architecture", help="architecture to export (default: the grid's only one)")
     p.add_argument("--variant", help="edge variant to export (default: the grid's only one)")
     p.add_argument("--seed", type=int, default=None, help="seed whose cells are exported (default: the grid's first)")
+    p.add_argument("--select-by-validation", action="store_true",
+                   help="export the (architecture, variant) with the best mean validation rank over the grid's "
+                        "tasks (never test scores); --architecture/--variant then narrow the candidates")
     p.add_argument("--name", help="submission name: folder matbench_v0.1_<name>, info.json 'algorithm'")
     p.add_argument("--authors", default="crystal-periodicity-bench contributors", help="info.json 'authors'")
     p.add_argument("--notes", default="", help="free text prepended to info.json 'notes'")

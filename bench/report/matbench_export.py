@@ -55,6 +55,33 @@ def select_runs(frame: pd.DataFrame, task: str, architecture: str, variant: str,
     return sub.sort_values("fold").reset_index(drop=True)
 
 
+def validation_ranking(frame: pd.DataFrame, tasks: list[str], seed: int,
+                       candidates: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Rank (architecture, variant) pairs for export by VALIDATION scores only, best first.
+
+    Per task, each pair's mean ``best_val_score`` (the early-stopping score on the validation
+    split carved from each outer training fold; lower is better) over its folds gives a rank;
+    pairs are ordered by mean rank over ``tasks``, ties by name. Test scores are never read,
+    so choosing the submission this way does not select on the test folds. Pairs missing a
+    task are dropped; ``candidates`` restricts the pairs considered.
+    """
+    from bench.cell import DUMMY
+
+    sub = frame[(frame["seed"] == seed) & (frame["architecture"] != DUMMY) & frame["task"].isin(tasks)]
+    if candidates is not None:
+        sub = sub[[(a, v) in set(candidates) for a, v in zip(sub["architecture"], sub["variant"])]]
+    if sub.empty or "best_val_score" not in sub:
+        raise ExportError(f"no finished cells with a validation score for seed {seed} in {', '.join(tasks)}")
+    means = sub.groupby(["task", "architecture", "variant"])["best_val_score"].mean().unstack("task")
+    means = means.dropna(subset=[t for t in tasks if t in means.columns])
+    if means.empty or any(t not in means.columns for t in tasks):
+        raise ExportError(f"no (architecture, variant) has cells on every task of {', '.join(tasks)}")
+    ranks = means[tasks].rank(method="min").add_suffix("_val_rank")
+    table = pd.concat([means[tasks].add_suffix("_val_score"), ranks], axis=1)
+    table["mean_val_rank"] = ranks.mean(axis=1)
+    return table.reset_index().sort_values(["mean_val_rank", "architecture", "variant"]).reset_index(drop=True)
+
+
 def record_task(task: str, data, runs: pd.DataFrame, client):
     """A ``MatbenchTask`` with each fold's predictions.csv recorded in the order of the fold's test ids."""
     from tasks import matbench_recorder

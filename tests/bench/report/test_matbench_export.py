@@ -3,13 +3,15 @@ import gzip
 import json
 import runpy
 
+import pandas as pd
 import pytest
 from matbench.bench import MatbenchBenchmark
 
 from bench.cell import run_cell
 from bench.config import load_config
 from bench.grid import dummy_cells, load_task, run_grid
-from bench.report.matbench_export import INFO_FILE, RESULTS_FILE, RUNNER_FILE, export_matbench, load_submission
+from bench.report.matbench_export import (INFO_FILE, RESULTS_FILE, RUNNER_FILE, ExportError, export_matbench, load_submission,
+                                          validation_ranking)
 from bench.report.references import references
 from bench.tracking import Tracker
 
@@ -63,3 +65,26 @@ def test_cgcnn_export_of_a_five_fold_grid(tmp_path, capsys):
     assert len(runs) == 5
     mb = _check_submission(folder, tmp_path, runs)
     assert mb.user_metadata["variant"] == "lattice"
+
+
+def test_the_exported_pair_is_chosen_on_validation_scores_only():
+    """Validation ranks per task (t1: a < b < c, t2: c < a < b) give mean ranks a 1.5, c 2, b 2.5.
+
+    The frame has no test column at all, so the choice cannot depend on test scores.
+    """
+    val = {("t1", "a"): 1.0, ("t1", "b"): 2.0, ("t1", "c"): 4.0, ("t2", "a"): 2.0, ("t2", "b"): 3.0, ("t2", "c"): 0.5}
+    rows = [{"task": t, "architecture": arch, "variant": "v", "seed": 0, "fold": fold, "best_val_score": score + fold}
+            for (t, arch), score in val.items() for fold in range(5)]
+    rows += [{"task": t, "architecture": "dummy", "variant": "none", "seed": 0, "fold": 0, "best_val_score": float("nan")}
+             for t in ("t1", "t2")]
+    rows.append({"task": "t1", "architecture": "only_t1", "variant": "v", "seed": 0, "fold": 0, "best_val_score": 0.0})
+    frame = pd.DataFrame(rows)
+    ranking = validation_ranking(frame, ["t1", "t2"], seed=0)
+    assert list(ranking.architecture) == ["a", "c", "b"]  # dummy and the pair without t2 are not candidates
+    assert list(ranking.mean_val_rank) == [1.5, 2.0, 2.5]
+    assert ranking.loc[0, "t1_val_score"] == pytest.approx(3.0)  # mean of 1..5
+    # ranks are taken among the candidates only: b and c then tie (1.5 each), broken by name
+    narrowed = validation_ranking(frame, ["t1", "t2"], 0, [("b", "v"), ("c", "v")])
+    assert list(narrowed.architecture) == ["b", "c"] and list(narrowed.mean_val_rank) == [1.5, 1.5]
+    with pytest.raises(ExportError, match="seed 1"):
+        validation_ranking(frame, ["t1", "t2"], seed=1)

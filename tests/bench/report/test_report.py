@@ -93,6 +93,11 @@ def test_export_refuses_an_incomplete_benchmark(grid, capsys):
     # through the CLI: a clear message and exit status 2
     assert main(["export-matbench", *GRID, "--tracking-uri", uri, "--variant", "lattice", "--out", str(out)]) == 2
     assert "needs all 5 folds" in capsys.readouterr().err
+    # choosing the pair by validation prints the ranking first, then refuses the same way
+    assert main(["export-matbench", *GRID, "--tracking-uri", uri, "--select-by-validation", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "Ranked by validation score only" in captured.out and "needs all 5 folds" in captured.err
+    assert not out.exists()
 
 
 def test_non_matbench_task_is_never_exported(grid):
