@@ -50,11 +50,9 @@ def measure(architecture: str, variant: str, task: str, n_structures: int, batch
     import architectures
     import tasks
     from bench.graphs import build_task_graphs
-    from bench.training import resolve_device
+    from bench.training import configure_torch
 
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)
-    dev = resolve_device(device)
+    dev = configure_torch(threads, device)
     data = tasks.get_task(task).load()
     graphs = build_task_graphs(data.structures, data.ids, variant, defaults.CUTOFF, defaults.MAX_NEIGHBORS,
                                data.sha256, progress=False)[:n_structures]

@@ -33,6 +33,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def configure_torch(num_threads: int | None, device: str) -> torch.device:
+    """Set torch's CPU threads (None: leave them) and flush denormal floats; return the device.
+
+    Shared by :func:`fit` and ``bench perf`` so that benchmarks time what training runs.
+    """
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    # Radial bases (Gaussians far from their centre) underflow into denormal floats, on
+    # which x86 CPUs run matmuls and exp about 5x slower (CGCNN on jdft2d: 47 -> 239
+    # structures/s); flushing them to zero changes values below 1e-38 only.
+    torch.set_flush_denormal(True)
+    return resolve_device(device)
+
+
 def split_train_val(indices: np.ndarray, val_fraction: float, seed: int,
                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Carve a validation split from a training fold with the cell's seed -> (train, val).
@@ -142,16 +156,10 @@ def fit(
     if problem_type not in (REGRESSION, CLASSIFICATION):
         raise ValueError(f"unknown problem type {problem_type!r}")
     seed_everything(seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    device = resolve_device(cfg.device)
+    device = configure_torch(cfg.num_threads, cfg.device)
     # CPU scatter-add backward is not bit-repeatable across runs without this; on CUDA a
     # few kernels have no deterministic version, so warn there instead of failing.
     torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type == "cuda")
-    # Radial bases (Gaussians far from their centre) underflow into denormal floats, on
-    # which x86 CPUs run matmuls and exp about 5x slower (CGCNN on jdft2d: 47 -> 239
-    # structures/s); flushing them to zero changes values below 1e-38 only.
-    torch.set_flush_denormal(True)
     scaler = TargetScaler.fit(np.asarray(train_targets), problem_type)
     model = architectures.create(architecture, out_dim=1, **hparams).to(device)
     loss_fn = _loss_fn(problem_type, cfg.loss)
