@@ -10,6 +10,7 @@ import yaml
 from bench import defaults
 from bench.metrics import REGRESSION
 from bench.report import plots
+from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.runs import grid_frame
 from bench.report.tables import TABLES_DIR, overall_markdown, overall_table, task_tables, to_markdown
@@ -133,7 +134,7 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
                 doc.append(_figure(made[0], root, "architecture x variant, scaled error"))
     exports = sorted((root / EXPORT_DIR).glob("matbench_v0.1_*")) if (root / EXPORT_DIR).exists() else []
     if exports:
-        doc += ["## Matbench submissions", ""] + [f"- [{p.name}]({p.relative_to(root).as_posix()}/)" for p in exports]
+        doc += ["## Matbench submissions", ""] + [describe_submission(p, root) for p in exports]
     if any(pt != REGRESSION for pt in ptypes.values()):
         doc += ["", "Classification: ROC-AUC is computed from stored probabilities; Matbench's own 'rocauc' "
                 "thresholds at 0.5 first and is therefore balanced accuracy, reported separately."]

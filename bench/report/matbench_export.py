@@ -228,3 +228,21 @@ def load_submission(path: Path):
     raw = Path(path).read_bytes()
     text = gzip.decompress(raw).decode("utf-8") if raw[:2] == b"\x1f\x8b" else raw.decode("utf-8")
     return MatbenchBenchmark.from_dict(json.loads(text))
+
+
+def describe_submission(folder: Path, root: Path) -> str:
+    """One Markdown list item for ``folder``: link, what it exports, Matbench's own scores, how it was chosen."""
+    folder = Path(folder)
+    logging.getLogger("matbench").setLevel(logging.WARNING)
+    mb = load_submission(folder / RESULTS_FILE)
+    meta = mb.user_metadata or {}
+    scores = []
+    for task, t in mb.tasks_map.items():
+        metric = "mae" if t.metadata.task_type == "regression" else "rocauc"
+        s = t.scores[metric]
+        scores.append(f"{task} {metric} {float(s['mean']):.4g} ± {float(s['std']):.4g}")
+    info = json.loads((folder / INFO_FILE).read_text()) if (folder / INFO_FILE).exists() else {}
+    chosen = [x.strip() + "." for x in str(info.get("notes", "")).split(". ") if x.startswith("Chosen among")]
+    what = f"{meta.get('architecture', '?')}/{meta.get('variant', '?')}, seed {meta.get('seed', '?')}"
+    return (f"- [{folder.name}]({folder.relative_to(root).as_posix()}/): {what}; scored by Matbench "
+            f"(std over folds with ddof=0): {'; '.join(scores)}." + (f" {chosen[0]}" if chosen else ""))

@@ -10,7 +10,8 @@ from matbench.bench import MatbenchBenchmark
 from bench.cell import run_cell
 from bench.config import load_config
 from bench.grid import dummy_cells, load_task, run_grid
-from bench.report.matbench_export import (INFO_FILE, RESULTS_FILE, RUNNER_FILE, ExportError, export_matbench, load_submission,
+from bench.report.matbench_export import (INFO_FILE, RESULTS_FILE, RUNNER_FILE, ExportError, describe_submission, export_matbench,
+                                          load_submission,
                                           validation_ranking)
 from bench.report.references import references
 from bench.tracking import Tracker
@@ -44,8 +45,12 @@ def test_dummy_export_reproduces_matbench_published_dummy(tmp_path):
     cfg = load_config("quick", ["experiment=mb", "tasks=[matbench_jdft2d]"])
     data, tracker = load_task("matbench_jdft2d", cfg), Tracker("mb", uri)
     outcomes = [run_cell(c, cfg, data, None, tracker, progress=False) for c in dummy_cells(cfg, "matbench_jdft2d")]
-    folder = export_matbench(cfg, "dummy", "none", tmp_path / "out", uri, name="dummy_test")
+    folder = export_matbench(cfg, "dummy", "none", tmp_path / "out", uri, name="dummy_test",
+                             notes="Chosen among 1 (architecture, variant) pairs for this test.")
     assert folder.name == "matbench_v0.1_dummy_test"
+    line = describe_submission(folder, tmp_path)  # the REPORT.md entry: Matbench's own scores and the rule
+    assert line.startswith("- [matbench_v0.1_dummy_test](out/matbench_v0.1_dummy_test/): dummy/none, seed 0;")
+    assert "matbench_jdft2d mae 67.29 ± 10.18" in line and "Chosen among 1 (architecture, variant) pairs" in line
     mb = _check_submission(folder, tmp_path, {o.cell.fold: o.metrics["test_mae"] for o in outcomes})
     published = {r.label: r for r in references("matbench_jdft2d")}["Dummy"]
     scores = mb.tasks_map["matbench_jdft2d"].scores["mae"]
