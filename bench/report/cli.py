@@ -68,8 +68,9 @@ def _select_by_validation(cfg, args: argparse.Namespace) -> tuple[str, str, str]
     print(ranking.head(10).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     best = ranking.iloc[0]
     rule = (f"Chosen among {len(ranking)} (architecture, variant) pairs by the best mean rank of the validation score "
-            f"(split from each training fold) over {', '.join(cfg.tasks)}, seed {seed}; test folds were not used "
-            f"to choose it (mean validation rank {best['mean_val_rank']:.2f}).")
+            f"(split from each training fold) over {', '.join(cfg.tasks)}, seed {seed}, ties broken by the mean "
+            f"validation score relative to each task's best; test folds were not used to choose it (mean "
+            f"validation rank {best['mean_val_rank']:.2f}, relative score {best['mean_val_relative']:.3f}).")
     return str(best["architecture"]), str(best["variant"]), " ".join(x for x in (args.notes, rule) if x)
 
 

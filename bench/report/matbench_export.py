@@ -61,7 +61,8 @@ def validation_ranking(frame: pd.DataFrame, tasks: list[str], seed: int,
 
     Per task, each pair's mean ``best_val_score`` (the early-stopping score on the validation
     split carved from each outer training fold; lower is better) over its folds gives a rank;
-    pairs are ordered by mean rank over ``tasks``, ties by name. Test scores are never read,
+    pairs are ordered by mean rank over ``tasks``, ties by the mean over tasks of the score
+    relative to the task's best (``mean_val_relative``), then by name. Test scores are never read,
     so choosing the submission this way does not select on the test folds. Pairs missing a
     task are dropped; ``candidates`` restricts the pairs considered.
     """
@@ -79,7 +80,9 @@ def validation_ranking(frame: pd.DataFrame, tasks: list[str], seed: int,
     ranks = means[tasks].rank(method="min").add_suffix("_val_rank")
     table = pd.concat([means[tasks].add_suffix("_val_score"), ranks], axis=1)
     table["mean_val_rank"] = ranks.mean(axis=1)
-    return table.reset_index().sort_values(["mean_val_rank", "architecture", "variant"]).reset_index(drop=True)
+    table["mean_val_relative"] = (means[tasks] / means[tasks].min()).mean(axis=1)
+    order = ["mean_val_rank", "mean_val_relative", "architecture", "variant"]
+    return table.reset_index().sort_values(order).reset_index(drop=True)
 
 
 def record_task(task: str, data, runs: pd.DataFrame, client):

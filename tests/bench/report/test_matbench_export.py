@@ -88,8 +88,10 @@ def test_the_exported_pair_is_chosen_on_validation_scores_only():
     assert list(ranking.architecture) == ["a", "c", "b"]  # dummy and the pair without t2 are not candidates
     assert list(ranking.mean_val_rank) == [1.5, 2.0, 2.5]
     assert ranking.loc[0, "t1_val_score"] == pytest.approx(3.0)  # mean of 1..5
-    # ranks are taken among the candidates only: b and c then tie (1.5 each), broken by name
+    # ranks are taken among the candidates only: b and c then tie (1.5 each), broken by the mean
+    # validation score relative to each task's best: b (4/4 + 5/2.5) / 2 = 1.5, c (6/4 + 2.5/2.5) / 2 = 1.25
     narrowed = validation_ranking(frame, ["t1", "t2"], 0, [("b", "v"), ("c", "v")])
-    assert list(narrowed.architecture) == ["b", "c"] and list(narrowed.mean_val_rank) == [1.5, 1.5]
+    assert list(narrowed.architecture) == ["c", "b"] and list(narrowed.mean_val_rank) == [1.5, 1.5]
+    assert list(narrowed.mean_val_relative) == pytest.approx([1.25, 1.5])
     with pytest.raises(ExportError, match="seed 1"):
         validation_ranking(frame, ["t1", "t2"], seed=1)
