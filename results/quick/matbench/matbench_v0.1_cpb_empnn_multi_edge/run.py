@@ -1,4 +1,4 @@
-"""Runner of the Matbench submission cpb_tfn_multi_edge (written by `bench export-matbench`).
+"""Runner of the Matbench submission cpb_empnn_multi_edge (written by `bench export-matbench`).
 
 Reproduces every cell with the crystal-periodicity-bench suite (`pip install -e .` in its checkout):
 trains one model per Matbench fold from config.yaml and rewrites this submission from the
@@ -10,11 +10,11 @@ from pathlib import Path
 from bench.cli import main as bench_main
 
 HERE = Path(__file__).resolve().parent
-GRID = ["--profile", str(HERE / "config.yaml"), "--tasks", "matbench_jdft2d", "--architectures", "tfn",
+GRID = ["--profile", str(HERE / "config.yaml"), "--tasks", "matbench_jdft2d,matbench_phonons", "--architectures", "empnn",
         "--variants", "multi_edge", "--seeds", "0", "--experiment", "quick"]
 
 if __name__ == "__main__":
     code = bench_main(["ablation", *GRID])
-    code = code or bench_main(["export-matbench", *GRID, "--architecture", "tfn", "--variant",
-                                "multi_edge", "--seed", "0", "--name", "cpb_tfn_multi_edge", "--out", str(HERE.parent)])
+    code = code or bench_main(["export-matbench", *GRID, "--architecture", "empnn", "--variant",
+                                "multi_edge", "--seed", "0", "--name", "cpb_empnn_multi_edge", "--out", str(HERE.parent)])
     sys.exit(code)
