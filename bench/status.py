@@ -26,9 +26,14 @@ def _study_progress(name: str, storage: str) -> str:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return ""
-    counts = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    from bench.tuning import SURPLUS
+
+    trials = study.get_trials(deepcopy=False)
+    counts = Counter(t.state.name for t in trials if not t.user_attrs.get(SURPLUS))
+    surplus = sum(bool(t.user_attrs.get(SURPLUS)) for t in trials)
     return f"study: {counts.get('COMPLETE', 0)} complete, {counts.get('PRUNED', 0)} pruned, " \
-           f"{counts.get('RUNNING', 0)} running, {counts.get('FAIL', 0)} failed"
+           f"{counts.get('RUNNING', 0)} running, {counts.get('FAIL', 0)} failed" + \
+           (f" ({surplus} surplus, not counted)" if surplus else "")
 
 
 def grid_status(cfg: GridConfig, tracking_uri: str | None, storage: str) -> pd.DataFrame:

@@ -188,6 +188,24 @@ class StudyResult:
     n_pruned: int
 
 
+#: user attribute of a trial that started after other workers had already taken the budget
+SURPLUS = "bench_surplus"
+_COUNTED = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def budget_taken(study: optuna.Study, number: int, n_trials: int) -> bool:
+    """True when ``n_trials`` trials numbered before ``number`` are running or done.
+
+    Workers check the budget and then start a trial, so two of them can race past the check
+    together. Storage numbers trials atomically, so "the first ``n_trials`` trials that did not
+    fail" is one answer for every worker; a trial beyond it does no work and is marked
+    surplus (never counted, never a best). Every study thus spends exactly its budget.
+    """
+    earlier = [t for t in study.get_trials(deepcopy=False, states=_COUNTED)
+               if t.number < number and not t.user_attrs.get(SURPLUS)]
+    return len(earlier) >= n_trials
+
+
 def study_name(experiment: str, task: str, architecture: str, variant: str, fold: int, config_hash: str) -> str:
     return f"{experiment}/{task}/{architecture}/{variant}/fold{fold}/{config_hash}"
 
@@ -220,7 +238,12 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
                  "git_commit": git_commit(), "device": device, "problem_type": view.problem_type,
                  **{f"version.{k}": v for k, v in package_versions().items()}}
 
+    n_target = cfg.tune.n_trials
+
     def objective(trial: optuna.Trial) -> float:
+        if budget_taken(study, trial.number, n_target):
+            trial.set_user_attr(SURPLUS, True)
+            raise optuna.TrialPruned("the budget was taken by trials of other workers")
         params = _suggest(trial, space)
         eff = apply_params(cfg, architecture, params)
         hparams = architectures.resolve_hparams(architecture, **eff.hparams.get(architecture, {}))
@@ -259,10 +282,9 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
         return result.best_val
 
     start = time.monotonic()
-    n_target = cfg.tune.n_trials
     while True:
         optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
+        trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
         states = [t.state for t in trials]
         done = sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states)
         running = states.count(optuna.trial.TrialState.RUNNING)
@@ -281,5 +303,6 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
     best = min(complete, key=lambda t: (t.value, t.number))
     result = {"study_name": name, "params": dict(best.params), "best_value": float(best.value),
               "best_trial": best.number, "n_complete": len(complete),
-              "n_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.get_trials(deepcopy=False))}
+              "n_pruned": sum(t.state == optuna.trial.TrialState.PRUNED and not t.user_attrs.get(SURPLUS)
+                              for t in study.get_trials(deepcopy=False))}
     return StudyResult(**claims.freeze(f"study:{name}", result))

@@ -23,6 +23,7 @@ from bench.cli import main
 from bench.config import load_config
 from bench.status import grid_status
 from bench.tracking import Tracker
+from bench.tuning import SURPLUS
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -202,9 +203,10 @@ def test_workers_sharing_postgres_and_mlflow_run_each_cell_once(postgres, mlflow
                                 "train.epochs=1", TINY, FAST_SPACE, "tune.n_trials=2"])
     frame = grid_status(cfg, mlflow_server, postgres)
     assert list(frame.state) == ["done"] * 5
-    for name in optuna.get_all_study_names(postgres):  # both workers filled one budget per study
-        states = [t.state for t in optuna.load_study(study_name=name, storage=postgres).trials]
-        assert states.count(optuna.trial.TrialState.COMPLETE) >= 2
+    for name in optuna.get_all_study_names(postgres):  # both workers filled exactly one budget per study
+        trials = optuna.load_study(study_name=name, storage=postgres).trials
+        counted = [t.state for t in trials if not t.user_attrs.get(SURPLUS)]
+        assert counted.count(optuna.trial.TrialState.COMPLETE) == 2 and len(counted) == 2
 
 
 def test_ray_executor_runs_units_as_ray_tasks(ray_cluster, tmp_path):

@@ -17,7 +17,7 @@ from bench.graphs import build_task_graphs
 from bench.grid import load_task
 from bench.status import grid_status
 from bench.tracking import Tracker
-from bench.tuning import TrainingView, apply_params, run_study, search_space, study_name
+from bench.tuning import SURPLUS, TrainingView, apply_params, budget_taken, run_study, search_space, study_name
 
 TINY = "hparams={cgcnn: {hidden: 8, num_layers: 1, fc_hidden: 8, num_fc: 1}}"
 #: only the training knobs are searched, so every trial reuses one set of graphs
@@ -170,3 +170,21 @@ def test_tuned_grid_resumes_and_status_shows_states(stores, tmp_path, capsys):
         assert mine
         frame = grid_status(cfg, uri, storage)
         assert frame.set_index("variant").loc["lattice", "state"] == "running"
+
+
+def test_a_trial_started_after_the_budget_was_taken_is_surplus():
+    """Two workers that both passed the budget check start trials 1 and 2 of a 2-trial budget.
+
+    Trial numbers are atomic, so both agree: 0 and 1 are the budget, 2 is surplus. When an
+    earlier trial fails it stops counting, and a later trial takes its place.
+    """
+    study = optuna.create_study()
+    trials = [study.ask() for _ in range(3)]  # all RUNNING, as in three workers
+    assert [budget_taken(study, t.number, 2) for t in trials] == [False, False, True]
+    study.tell(trials[0], state=optuna.trial.TrialState.FAIL)
+    assert not budget_taken(study, 2, 2)
+    surplus = study.ask()  # number 3: 1 and 2 hold the budget
+    assert budget_taken(study, surplus.number, 2)
+    surplus.set_user_attr(SURPLUS, True)
+    study.tell(surplus, state=optuna.trial.TrialState.PRUNED)
+    assert not budget_taken(study, 4, 3)  # a surplus trial never counts towards a budget
