@@ -9,6 +9,8 @@ workers), written through SQLAlchemy so the database makes each step atomic:
   the cell is done, written before the delete, so a finished cell is never lost). A row whose
   heartbeat is older than ``stale_after`` seconds belongs to a dead worker: one conditional
   UPDATE (``... WHERE heartbeat < now - stale_after``) hands it to exactly one new owner.
+  Heartbeats and "now" come from the database's clock, not the workers', so machines whose
+  clocks disagree never take over each other's live cells.
 - ``bench_frozen(key PK, value)``: write-once values (the best parameters of a study, the
   id of a parent run): the first INSERT wins and every worker reads the winner.
 """
@@ -38,6 +40,10 @@ FROZEN = sa.Table("bench_frozen", _META,
                   sa.Column("key", sa.String(255), primary_key=True),
                   sa.Column("value", sa.Text, nullable=False))
 _ENGINES: dict[str, sa.Engine] = {}
+# "now" in epoch seconds, evaluated by the database; other dialects fall back to the worker's clock
+_DB_NOW = {"sqlite": "SELECT (julianday('now') - 2440587.5) * 86400.0",
+           "postgresql": "SELECT EXTRACT(EPOCH FROM clock_timestamp())",
+           "mysql": "SELECT UNIX_TIMESTAMP(NOW(6))"}
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -73,16 +79,21 @@ class ClaimStore:
                 time.sleep(0.2 * (attempt + 1))
 
     # --- claims --------------------------------------------------------------
+    def now(self, conn: sa.Connection) -> float:
+        """Seconds since the epoch by the database server's clock (the one clock all workers share)."""
+        query = _DB_NOW.get(self.engine.dialect.name)
+        return float(conn.execute(sa.text(query)).scalar_one()) if query else time.time()
+
     def try_claim(self, key: str) -> bool:
         """Take ``key`` if nobody holds it or its holder is stale; True when it is ours now."""
-        now = time.time()
         try:
             with self.engine.begin() as conn:
-                conn.execute(CLAIMS.insert().values(key=key, owner=self.owner, heartbeat=now))
+                conn.execute(CLAIMS.insert().values(key=key, owner=self.owner, heartbeat=self.now(conn)))
             return True
         except IntegrityError:
             pass
         with self.engine.begin() as conn:
+            now = self.now(conn)
             taken = conn.execute(CLAIMS.update()
                                  .where(CLAIMS.c.key == key, CLAIMS.c.heartbeat < now - self.stale_after)
                                  .values(owner=self.owner, heartbeat=now))
@@ -95,7 +106,7 @@ class ClaimStore:
     def _beat(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(CLAIMS.update().where(CLAIMS.c.key == key, CLAIMS.c.owner == self.owner)
-                         .values(heartbeat=time.time()))
+                         .values(heartbeat=self.now(conn)))
 
     @contextmanager
     def claim(self, key: str) -> Iterator[bool]:
@@ -123,8 +134,8 @@ class ClaimStore:
 
     def live_claims(self) -> dict[str, str]:
         """Keys held by a live worker -> owner."""
-        cutoff = time.time() - self.stale_after
         with self.engine.connect() as conn:
+            cutoff = self.now(conn) - self.stale_after
             rows = conn.execute(sa.select(CLAIMS.c.key, CLAIMS.c.owner).where(CLAIMS.c.heartbeat >= cutoff))
             return {r.key: r.owner for r in rows}
 

@@ -19,6 +19,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from bench.claims import ClaimStore
 from bench.cli import main
 from bench.config import load_config
 from bench.status import grid_status
@@ -207,6 +208,9 @@ def test_workers_sharing_postgres_and_mlflow_run_each_cell_once(postgres, mlflow
         trials = optuna.load_study(study_name=name, storage=postgres).trials
         counted = [t.state for t in trials if not t.user_attrs.get(SURPLUS)]
         assert counted.count(optuna.trial.TrialState.COMPLETE) == 2 and len(counted) == 2
+    store = ClaimStore(postgres)  # claims are timed by the server's clock
+    with store.engine.connect() as conn:
+        assert store.now(conn) == pytest.approx(time.time(), abs=5.0)
 
 
 def test_ray_executor_runs_units_as_ray_tasks(ray_cluster, tmp_path):
