@@ -158,6 +158,7 @@ trains one model per Matbench fold from {config} and rewrites this submission fr
 MLflow runs. Finished cells are never recomputed, so rerunning resumes.
 """
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.cli import main as bench_main
@@ -165,11 +166,15 @@ from bench.cli import main as bench_main
 HERE = Path(__file__).resolve().parent
 GRID = ["--profile", str(HERE / "{config}"), "--tasks", "{tasks}", "--architectures", "{architecture}",
         "--variants", "{variant}", "--seeds", "{seed}", "--experiment", "{experiment}"]
+AUTHORS = {authors!r}
+NOTES = {notes!r}
 
 if __name__ == "__main__":
-    code = bench_main(["ablation", *GRID])
+    with tempfile.TemporaryDirectory() as scratch:  # this sub-grid's tables must not replace the full grid's
+        code = bench_main(["ablation", *GRID, "--results-dir", scratch])
     code = code or bench_main(["export-matbench", *GRID, "--architecture", "{architecture}", "--variant",
-                                "{variant}", "--seed", "{seed}", "--name", "{name}", "--out", str(HERE.parent)])
+                                "{variant}", "--seed", "{seed}", "--name", "{name}", "--out", str(HERE.parent),
+                                "--authors", AUTHORS, "--notes", NOTES])
     sys.exit(code)
 '''
 
@@ -220,7 +225,7 @@ def export_matbench(cfg, architecture: str, variant: str, out_root: Path, tracki
     (out / CONFIG_FILE).write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
     (out / RUNNER_FILE).write_text(RUNNER.format(name=name, config=CONFIG_FILE, tasks=",".join(cfg.tasks),
                                                  architecture=architecture, variant=variant, seed=seed,
-                                                 experiment=cfg.experiment))
+                                                 experiment=cfg.experiment, authors=authors, notes=notes))
     return out
 
 

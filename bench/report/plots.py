@@ -25,7 +25,7 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     fig.tight_layout()
     fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    fig.savefig(paths[1], metadata={"CreationDate": None})  # same runs, same bytes: committed figures diff cleanly
     plt.close(fig)
     return paths
 
@@ -66,6 +66,7 @@ def strip_plot(frame: pd.DataFrame, task: str, problem_type: str, out_dir: Path)
     metric, _ = PRIMARY_METRIC[problem_type]
     col = f"test_{metric}"
     fig, ax = plt.subplots(figsize=(1.6 + 1.6 * sub["variant"].nunique(), 3.6))
+    np.random.seed(0)  # seaborn draws the jitter from numpy's global generator; fixed, so reruns match
     sns.stripplot(data=sub, x="variant", y=col, hue="architecture", order=_variant_order(sub), dodge=True,
                   jitter=0.15, size=5, ax=ax)
     dummy = frame[(frame["task"] == task) & (frame["architecture"] == DUMMY)]

@@ -1,7 +1,10 @@
 """Matbench submissions from MLflow runs on the real matbench_jdft2d data, loaded back with matbench itself."""
 import gzip
 import json
+import os
 import runpy
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -64,12 +67,26 @@ def test_cgcnn_export_of_a_five_fold_grid(tmp_path, capsys):
     cfg = load_config("quick", ["experiment=mb5", "tasks=[matbench_jdft2d]", "architectures=[cgcnn]", "seeds=[0]", "variants=[lattice]", "train.epochs=1",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}"])
     outcomes = run_grid(cfg, uri, progress=False)
-    folder = export_matbench(cfg, "cgcnn", "lattice", tmp_path / "out", uri)
+    folder = export_matbench(cfg, "cgcnn", "lattice", tmp_path / "out", uri, authors="A. Tester", notes="Kept note.")
     assert folder.name == "matbench_v0.1_cpb_cgcnn_lattice"
     runs = {o.cell.fold: o.metrics["test_mae"] for o in outcomes if o.cell.architecture == "cgcnn"}
     assert len(runs) == 5
     mb = _check_submission(folder, tmp_path, runs)
     assert mb.user_metadata["variant"] == "lattice"
+
+    # the runner, run as a script: resumes (nothing to train), rewrites the same submission, and
+    # writes no tables of its one-pair sub-grid into the working directory's results/
+    before = load_submission(folder / RESULTS_FILE).as_dict()
+    (folder / RESULTS_FILE).unlink()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    done = subprocess.run([sys.executable, str(folder / RUNNER_FILE)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "skipped (already finished)" in done.stdout and not (tmp_path / "results").exists()
+    again = load_submission(folder / RESULTS_FILE).as_dict()
+    assert again["tasks"] == before["tasks"]
+    info = json.loads((folder / INFO_FILE).read_text())
+    assert info["authors"] == "A. Tester" and info["notes"].startswith("Kept note. ")
 
 
 def test_the_exported_pair_is_chosen_on_validation_scores_only():

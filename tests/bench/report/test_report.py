@@ -105,3 +105,15 @@ def test_non_matbench_task_is_never_exported(grid):
     other = cfg.model_copy(update={"tasks": ["perovskites_cdvae"]})
     with pytest.raises(ExportError, match="perovskites_cdvae is not a Matbench v0.1 task"):
         export_matbench(other, "cgcnn", "lattice", root / "x", uri)
+
+
+def test_rendering_the_same_runs_again_gives_the_same_bytes(grid, tmp_path):
+    """Committed reports change only when their runs do (no timestamps, no unseeded jitter)."""
+    _, uri, root, _ = grid
+    assert main(["report", *GRID, "--tracking-uri", uri, "--results-dir", str(tmp_path)]) == 0
+    again = tmp_path / "rep"
+    files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "matbench" not in p.parts)
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert any(f.suffix == ".pdf" for f in files) and any(f.suffix == ".png" for f in files)
+    for f in files:
+        assert (root / f).read_bytes() == (again / f).read_bytes(), f
