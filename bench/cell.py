@@ -24,7 +24,7 @@ from bench.metrics import dummy_predictions, evaluate
 from bench.provenance import device_name, git_commit, package_versions
 from bench.tracking import Tracker
 from bench.training import fit, predict, resolve_device, split_train_val
-from bench.tuning import budget_params
+from bench.tuning import apply_params, budget_params, tune_budget
 
 DUMMY = "dummy"
 NO_VARIANT = "none"
@@ -65,8 +65,6 @@ def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
     if cfg.tune.enabled:
         # a tuned cell is keyed by its starting point and budget (search space included):
         # known before its study runs, so resume and `bench status` work at any time
-        from bench.tuning import tune_budget
-
         settings["tune"] = tune_budget(cell.architecture, cfg)
     return settings
 
@@ -138,8 +136,6 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
         return CellOutcome(cell, dict(done.data.metrics), done.info.run_id, skipped=True)
     logged_settings = settings
     if tuned is not None:
-        from bench.tuning import apply_params
-
         cfg = apply_params(cfg, cell.architecture, tuned.params)
         effective = cell_settings(cell, cfg.model_copy(update={"tune": type(cfg.tune)()}))
         logged_settings = {**settings, "tuned_params": tuned.params, "effective": effective}

@@ -107,7 +107,7 @@ class GridConfig(StrictModel):
 
         from bench.registry import parse_names
 
-        # "all" names every registered entry (plugins included); each name is checked
+        # "all" names every registered entry (plugins included) and every name is checked;
         # a group name (tasks.TASK_GROUPS: "probes", "synthetic", "matbench") stands for its tasks
         expanded = [t for name in self.tasks for t in tasks.TASK_GROUPS.get(name, [name])]
         self.tasks = parse_names(list(dict.fromkeys(expanded)), tasks.TASKS)

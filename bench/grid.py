@@ -73,7 +73,7 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
     """Run one unit in this process. Each final cell is claimed first (see :mod:`bench.claims`),
     so concurrent workers never run the same cell; a cell claimed by a live worker is left to it."""
     from bench.claims import ClaimStore
-    from bench.tuning import TrainingView, run_study, study_name
+    from bench.tuning import TrainingView, apply_params, run_study, study_name
 
     data = load_task(unit.task, cfg)
     tracker = Tracker(cfg.experiment, tracking_uri)
@@ -95,8 +95,6 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
                           idents[unit.cells()[0]][1])
         tuned = run_study(TrainingView.of(data, unit.fold), unit.architecture, unit.variant, cfg, storage, tracker,
                           name, parent, progress)
-        from bench.tuning import apply_params
-
         run_cfg = apply_params(cfg, unit.architecture, tuned.params)
     graphs = build_task_graphs(data.structures, data.ids, unit.variant, run_cfg.graph.cutoff,
                                run_cfg.graph.max_neighbors, data.sha256, progress=progress)

@@ -107,10 +107,15 @@ def search_space(architecture: str, cfg: GridConfig) -> dict[str, dict[str, Any]
     return dict(sorted(space.items()))
 
 
+def trial_epochs(cfg: GridConfig) -> int:
+    """Epochs each trial trains: ``tune.epochs``, else the final cells' ``train.epochs``."""
+    return cfg.tune.epochs or cfg.train.epochs
+
+
 def tune_budget(architecture: str, cfg: GridConfig) -> dict[str, Any]:
     """What defines a study besides data and fold: part of a tuned cell's key."""
     budget = cfg.tune.model_dump(exclude={"space"})
-    budget["epochs"] = cfg.tune.epochs or cfg.train.epochs
+    budget["epochs"] = trial_epochs(cfg)
     budget["space"] = search_space(architecture, cfg)
     return budget
 
@@ -120,7 +125,7 @@ def budget_params(cfg: GridConfig) -> dict[str, Any]:
     t = cfg.tune
     return {"tune.n_trials": t.n_trials, "tune.timeout": t.timeout, "tune.pruner": t.pruner,
             "tune.sampler_seed": t.sampler_seed, "tune.seed": t.seed, "tune.val_fraction": t.val_fraction,
-            "tune.epochs": t.epochs or cfg.train.epochs}
+            "tune.epochs": trial_epochs(cfg)}
 
 
 def apply_params(cfg: GridConfig, architecture: str, params: dict[str, Any]) -> GridConfig:
@@ -230,7 +235,7 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
                                 pruner=make_pruner(cfg.tune.pruner))
     inner_train, inner_val = split_train_val(np.arange(len(view)), cfg.tune.val_fraction, cfg.tune.seed,
                                              view.groups)
-    train_cfg = cfg.train.model_copy(update={"epochs": cfg.tune.epochs or cfg.train.epochs})
+    train_cfg = cfg.train.model_copy(update={"epochs": trial_epochs(cfg)})
     device = device_name(resolve_device(cfg.train.device))
     base_tags = {"task": view.task, "fold": view.fold, "architecture": architecture, "variant": variant,
                  "kind": "trial", "optuna_study": name, "dataset_sha256": view.dataset_sha256,

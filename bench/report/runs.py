@@ -61,8 +61,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
 
 def grid_frame(cfg, tracking_uri: str | None = None) -> pd.DataFrame:
     """The finished cell runs of the grid ``cfg`` (matched by cell key, so stale configs never mix in)."""
-    from bench.cell import cell_key, cell_settings
-    from bench.config import stable_hash
+    from bench.cell import cell_identity
     from bench.grid import grid_cells, load_task
     from bench.tracking import Tracker
 
@@ -72,7 +71,7 @@ def grid_frame(cfg, tracking_uri: str | None = None) -> pd.DataFrame:
     keys: set[str] = set()
     for task in cfg.tasks:
         data = load_task(task, cfg)
-        keys |= {cell_key(c, data.sha256, stable_hash(cell_settings(c, cfg))) for c in grid_cells(cfg, task)}
+        keys |= {cell_identity(c, cfg, data.sha256)[2] for c in grid_cells(cfg, task)}
     return frame[frame["cell_key"].isin(keys)].reset_index(drop=True)
 
 
