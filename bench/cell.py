@@ -18,7 +18,6 @@ import pandas as pd
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-import architectures
 from bench.config import GridConfig, stable_hash
 from bench.metrics import dummy_predictions, evaluate
 from bench.provenance import device_name, git_commit, package_versions
@@ -58,23 +57,17 @@ def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
     settings = {
         "architecture": cell.architecture,
         "variant": cell.variant,
-        "hparams": architectures.resolve_hparams(cell.architecture, **_arch_overrides(cell.architecture, cfg)),
+        "hparams": cfg.model_hparams(cell.architecture),
         "graph": cfg.graph.model_dump(),
         "train": cfg.train.model_dump(exclude={"device", "num_threads"}),
     }
+    if cfg.arch_preset is not None:
+        settings["preset"] = cfg.arch_preset
     if cfg.tune.enabled:
         # a tuned cell is keyed by its starting point and budget (search space included):
         # known before its study runs, so resume and `bench status` work at any time
         settings["tune"] = tune_budget(cell.architecture, cfg)
     return settings
-
-
-def _arch_overrides(architecture: str, cfg: GridConfig) -> dict:
-    # The graph cutoff is the models' cutoff too, unless a profile sets it explicitly.
-    overrides = dict(cfg.hparams.get(architecture, {}))
-    if "cutoff" in architectures.REGISTRY.get(architecture).defaults:
-        overrides.setdefault("cutoff", cfg.graph.cutoff)
-    return overrides
 
 
 def cell_key(cell: Cell, dataset_sha256: str, config_hash: str) -> str:

@@ -86,6 +86,8 @@ class GridConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: list(defaults.SEEDS))
     graph: GraphConfig = Field(default_factory=GraphConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    arch_preset: str | None = Field(None, description="size preset of every architecture (paper | matched); "
+                                                      "null = the registered defaults (= matched for built-ins)")
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-architecture overrides")
     tune: TuneConfig = Field(default_factory=TuneConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
@@ -113,13 +115,27 @@ class GridConfig(StrictModel):
         self.tasks = parse_names(list(dict.fromkeys(expanded)), tasks.TASKS)
         self.architectures = parse_names(self.architectures, architectures.REGISTRY)
         self.variants = parse_names(self.variants, VARIANTS)
-        for name, overrides in self.hparams.items():
-            architectures.resolve_hparams(name, **overrides)
+        for name in self.hparams:
+            architectures.REGISTRY.get(name)
+        for name in self.architectures:
+            self.model_hparams(name)
         if self.tune.enabled:
             from bench.tuning import search_space
 
             for name in self.architectures:
                 search_space(name, self)
+
+
+    def model_hparams(self, architecture: str) -> dict[str, Any]:
+        """Resolved hyperparameters of ``architecture`` in this grid: registered defaults, then
+        ``arch_preset``, then ``hparams[architecture]``; a model's ``cutoff`` follows
+        ``graph.cutoff`` unless ``hparams`` sets it."""
+        import architectures
+
+        overrides = dict(self.hparams.get(architecture, {}))
+        if "cutoff" in architectures.REGISTRY.get(architecture).defaults:
+            overrides.setdefault("cutoff", self.graph.cutoff)
+        return architectures.resolve_hparams(architecture, self.arch_preset, **overrides)
 
 
 class GridError(RuntimeError):

@@ -251,7 +251,7 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
             raise optuna.TrialPruned("the budget was taken by trials of other workers")
         params = _suggest(trial, space)
         eff = apply_params(cfg, architecture, params)
-        hparams = architectures.resolve_hparams(architecture, **eff.hparams.get(architecture, {}))
+        hparams = eff.model_hparams(architecture)
         graphs = view.graphs(variant, eff.graph.cutoff, eff.graph.max_neighbors)
         tcfg = train_cfg.model_copy(update={k: params[k] for k in TRAIN_KNOBS if k in params})
         tags = {**base_tags, "optuna_trial": trial.number}

@@ -127,7 +127,7 @@ def build_info(cfg, architecture: str, variant: str, seed: int, runs: pd.DataFra
     if architecture in architectures.REGISTRY:
         spec = architectures.REGISTRY.get(architecture)
         long.append(_first_line(sys.modules[spec.cls.__module__].__doc__))
-        long.append(f"Hyperparameters: {json.dumps(architectures.resolve_hparams(architecture, **cfg.hparams.get(architecture, {})), sort_keys=True)}.")
+        long.append(f"Hyperparameters: {json.dumps(cfg.model_hparams(architecture), sort_keys=True)}.")
     if variant in VARIANTS:
         long.append(f"Edges ({variant}): {_first_line(VARIANTS.get(variant).__doc__)}")
     train = cfg.train.model_dump(exclude={"device", "num_threads"})
