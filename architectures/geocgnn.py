@@ -47,13 +47,20 @@ Deliberate departures:
 Symmetry. Rotation, translation and permutation invariant (k rotates with the cell).
 Not invariant to the choice of cell: a supercell or another basis of the same lattice
 has another k-grid (``geocgnn_basis`` docstring), so the mixin's supercell/shear
-invariance does not hold by construction (the tests assert the break). On ``distance``
-graphs the model sees the minimum-image vector of each pair only.
+invariance does not hold by construction (the tests assert the break); the basis
+inversion (a, b, c) -> (-a, -b, -c) is exact. On ``distance`` graphs the model sees the
+minimum-image vector of each pair only, and where several images tie for the minimum
+(hcp) the graph keeps one chosen by atom order; the tied images are related by a
+crystal symmetry that the basis-bound k-grid lacks, so the output depends on which one
+was kept (the model is permutation invariant for a given graph; the tests pin both).
 
 Presets. ``paper``: the argparse defaults of the reference's ``process_geo_CGNN.py``
 (``--n_hidden_feat 128 --n_GCN_feat 128 --N_block 6 --n_MLP_LR 3 --n_grid_K 4
 --n_Gaussian 64 --cutoff 8``; its README's example run uses 192 / 192 / 5 blocks).
-``matched`` (= the registered defaults): the same model at about 100k parameters.
+``matched`` (= the registered defaults): the same model with H = P = 48 and 3 blocks.
+Trainable parameters (out_dim 1): paper 1,041,760 (the reference's own layer list, with
+its 87-row one-hot table and its dead layers and without the edge-type table, has
+1,086,816); matched 101,988.
 """
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ vector r_ij (receiver i -> image of sender j, periodic shift included) are
 Because k . r = 2 pi u . (fractional coordinates of r) and u is not an integer, two
 periodic images of one pair (r and r + T, T a lattice vector) get different features,
 and so do the self-image edges (r = T) and lattice loops. cos is even and the grid is
-symmetric under u -> -u, so a reversed edge (-r) has the same features, and the
+symmetric under u -> -u, so a reversed edge (-r) has the same features, the 64 columns
+hold 32 distinct values (columns u and -u are equal; kept, as in the reference), and the
 reference's sign convention for left-handed cells (cross products over |V|, which is
 -b_i) gives the same features column by column.
 

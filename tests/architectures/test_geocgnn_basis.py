@@ -72,6 +72,9 @@ def test_plane_wave_values_match_the_hand_computation():
     cell = distorted_pair().lattice.matrix
     r = np.array([[1.3, -0.7, 2.2], [0.0, 0.0, 0.0], [-4.1, 0.2, 0.9]])
     np.testing.assert_allclose(waves_of(r, cell), hand_plane_waves(r, cell), rtol=1e-12, atol=1e-14)
+    # columns u and -u hold the same value (cos is even; the grid reversed is its negative)
+    np.testing.assert_array_equal(GRID.flip(0).numpy(), -GRID.numpy())
+    np.testing.assert_allclose(waves_of(r, cell), waves_of(r, cell)[:, ::-1], rtol=1e-12, atol=1e-14)
     # r = 0: every feature is 1 / sqrt(V)
     np.testing.assert_allclose(waves_of(r, cell)[1], 1 / math.sqrt(abs(np.linalg.det(cell))), rtol=1e-12)
 
