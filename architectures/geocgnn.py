@@ -1,183 +1,180 @@
-"""GeoCGNN (Cheng, Zhang & Dai, Commun. Mater. 2, 92, 2021), written against the graph contract.
+"""GeoCGNN (Cheng, Zhang & Dong, Commun. Mater. 2, 92, 2021), written against the graph contract.
 
-A CGCNN-like gated convolution whose edge features see the displacement vector r_ij
-of every periodic image, not only its length, through a mixed basis:
+Follows the reference code github.com/Tinystormjojo/geo-CGNN: ``models.py`` (classes
+``geo_CGNN``, ``GatedGraphConvolution``, ``Gated_pooling``, ``OLP``, ``NodeEmbedding``)
+and ``data_utils.py`` (the edge basis; see ``architectures.geocgnn_basis``). Mechanism
+by mechanism (H = ``hidden``, P = ``pool_dim``; i receives, j sends, r_ij = edge vector):
 
-1. a Gaussian basis of |r_ij| on [0, cutoff], times the smooth polynomial cutoff
-   envelope u(d / cutoff) of DimeNet (p = 5);
-2. a plane-wave basis built from the reciprocal lattice of the edge's own cell
-   (``data.cell``, rows a_i; b_i = 2 pi (A^-1)^T rows, so a_i . b_j = 2 pi delta_ij):
-   for K shells in |G| with smooth weights phi_k(|G|),
+- **Atoms.** h_i = sigmoid(W z_i): the reference multiplies a one-hot element vector by a
+  bias-free Linear and applies a sigmoid (``NodeEmbedding``), which is a learned table
+  lookup; here ``nn.Embedding`` over Z = 0..118 (the reference's table has one row per
+  element of its dataset, 87 for MP).
+- **Edge basis.** 64 Gaussians in exp(-r) times the smoothstep envelope, and the 64
+  plane waves cos(k . r_ij) / sqrt(V) over the 4x4x4 k-grid inside the first Brillouin
+  zone of the edge's own cell (fractional +-1/8, +-3/8; 2 pi inside k, V the cell volume
+  in Å^3: both as in the reference). r_ij includes the periodic shift, so the images of a
+  pair, self-image edges and lattice loops get different plane-wave features.
+- **Block** (``GatedGraphConvolution``). z = [h_i, h_j, (h_i - h_j) / |r_ij|] (3H), then
 
-       pw_k(r) = 1 / (Omega c_k) * sum_{G in L*, 0 < |G| < g_max} phi_k(|G|) cos(G . r),
+      m_ij = sigmoid(BN(W_g z)) * ELU(BN(W_m z)) * (W_1 g(r) + W_2 (pw * sigmoid(BN(W_p pw)))),
+      h_i <- h_i + sum_j m_ij,
 
-   Omega the cell volume and c_k = int phi_k(|q|) d^3q / (2 pi)^3, so pw_k is a
-   Riemann sum of a shell-averaged plane wave (O(1) whatever the cell size).
-   It depends on r only through G . r with G rotating with the cell: rotation invariant.
+  W_p square (64 x 64), every Linear bias-free (reference default ``--conv_bias False``),
+  batch norm on edges (``--use_edge_batch_norm True``). Messages of neighbour edges with
+  |r| >= cutoff are masked to zero (the reference's ``mask = rij < cutoff``).
+  After pooling (below), a per-block MLP h <- ELU(BN(W h)) (``MLP_psi2n``).
+- **Readout.** After every block (on the block's output, before its MLP) a gated pooling
+  p_b = sum_i ELU(BN(W_a h_i)) * (W_b h_i) (P wide); the graph vector is sum_b p_b; then a
+  halving MLP P -> P/2 -> ... (``num_readout - 1`` Linear-BN-ELU layers, widths
+  P / 2^l) and a bias-free Linear to ``out_dim``.
 
-Then h_i <- softplus(h_i + BN(sum_j sigmoid(z W_f) * softplus(z W_s))), z = [h_i, h_j, e_ij],
-with e_ij = [gaussians * u, pw, embedding(edge_type)] (the lattice loops of the
-``lattice`` variant get their own learned type vector). Mean pooling, MLP head.
+Deliberate departures:
 
-Choice of G (basis independence). The paper takes G from a fixed (h, k, l) grid of the
-given basis, so its features change with the basis of the same lattice. Here G runs
-over *every* reciprocal vector with |G| < g_max, enumerated with the exact bound
-|h_i| = |G . a_i| / 2 pi <= g_max |a_i| / 2 pi (works for any skewed cell), and
-phi_k(g_max) = 0, so a G lying on the sphere (a tie) contributes nothing: the same
-crystal in another basis gets the same features to rounding.
-Only cos appears: the set is symmetric under G -> -G and phi_k depends on |G|, so
-the sin terms cancel exactly (one of each +-G pair is summed, twice).
+- **Lattice loops.** The reference has one edge type. Each block adds a learned vector
+  e_t (H wide, per edge type; row 0 fixed at zero) to the filter W_1 g + W_2 pw, so
+  neighbour edges are the reference's exactly and lattice loops (edge_type 1) get their
+  own term. Loops exist whatever their length, so the cutoff mask spares them; beyond
+  the cutoff their Gaussian part is zero (envelope) and they carry plane waves + e_1.
+- **Pooling sum.** The reference's ``Gated_pooling`` computes ``index_add_(...) /
+  node_counts`` but discards the quotient (``index_add_`` is in place), so the published
+  model *sums* over atoms; ``pool="sum"`` (default) reproduces that, ``pool="mean"`` is
+  the evident intent, offered as an option.
+- Dead parameters of the reference (``linear1_vector_gate`` and its batch norm, never
+  used in ``forward``) are left out; the output is [B, out_dim] (no ``squeeze``).
+- ``GraphBatchNorm`` passes batches of fewer than two rows through in training (an
+  edgeless graph, a one-graph batch) where ``BatchNorm1d`` would fail.
 
-Supercell invariance is impossible for this construction. A supercell's reciprocal
-lattice L*' is finer (it contains L*), and by Poisson summation
-(1 / Omega) sum_{G in L*} phi(|G|) e^{iG.r} = sum_{R in L} phi^(r + R), with phi^ the
-real-space kernel of phi: the supercell sums phi^ over the super-lattice L' only, so
-the two differ by sum_{R in L \\ L'} phi^(r + R), which is not zero in general (the
-extra G have cos(G . r) != 0 and do not cancel). The Gaussian part and the
-convolution are supercell invariant; with ``num_plane_waves = 0`` the whole model is
-(the tests pin both the break and this).
+Symmetry. Rotation, translation and permutation invariant (k rotates with the cell).
+Not invariant to the choice of cell: a supercell or another basis of the same lattice
+has another k-grid (``geocgnn_basis`` docstring), so the mixin's supercell/shear
+invariance does not hold by construction (the tests assert the break); the basis
+inversion (a, b, c) -> (-a, -b, -c) is exact. On ``distance`` graphs the model sees the
+minimum-image vector of each pair only, and where several images tie for the minimum
+(hcp) the graph keeps one chosen by atom order; the tied images are related by a
+crystal symmetry that the basis-bound k-grid lacks, so the output depends on which one
+was kept (the model is permutation invariant for a given graph; the tests pin both).
 
-Simplifications against the paper: atoms are embedded from Z by a learned table (the
-paper uses elemental descriptors), plain mean pooling replaces its gated pooling, G
-runs over a sphere (not the paper's fixed index grid) weighted by fixed Gaussian shells
-in |G| whose mixing the convolutions learn, and the gated convolution is CGCNN's (with
-batch norm) rather than the paper's exact block.
-On ``distance`` graphs the model sees the minimum-image vector of each pair only.
+Presets. ``paper``: the argparse defaults of the reference's ``process_geo_CGNN.py``
+(``--n_hidden_feat 128 --n_GCN_feat 128 --N_block 6 --n_MLP_LR 3 --n_grid_K 4
+--n_Gaussian 64 --cutoff 8``; its README's example run uses 192 / 192 / 5 blocks).
+``matched`` (= the registered defaults): the same model with H = P = 48 and 3 blocks.
+Trainable parameters (out_dim 1): paper 1,041,760 (the reference's own layer list, with
+its 87-row one-hot table and its dead layers and without the edge-type table, has
+1,086,816); matched 101,988.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+from torch_geometric.utils import scatter
 
-from architectures.common import (
-    NUM_EDGE_TYPES,
-    NUM_ELEMENTS,
-    GatedConv,
-    GaussianBasis,
-    edge_lengths,
-    graph_index,
-    mean_pool,
-    mlp_head,
-)
+from architectures.common import NUM_EDGE_TYPES, NUM_ELEMENTS, GraphBatchNorm, aggregate, edge_lengths, graph_index, num_graphs
+from architectures.geocgnn_basis import ExpGaussianBasis, k_grid_fractions, plane_waves
 from architectures.registry import register
 
-
-def envelope(x: torch.Tensor, p: int = 5) -> torch.Tensor:
-    """DimeNet's polynomial cutoff u(x): 1 at x = 0, zero with two derivatives at x >= 1 (same shape as x)."""
-    x = x.clamp(0.0, 1.0)
-    u = 1 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
-    return torch.where(x < 1.0, u, torch.zeros_like(u))
+POOLS = ("sum", "mean")
 
 
-def reciprocal_cell(cell: torch.Tensor) -> torch.Tensor:
-    """Reciprocal basis [...,3,3] (rows b_i, Å^-1, a_i . b_j = 2 pi delta_ij) of cells [...,3,3] (rows a_i, Å)."""
-    return 2 * math.pi * torch.linalg.inv(cell).transpose(-1, -2)
+def linear_bn(in_dim: int, out_dim: int, act: nn.Module) -> nn.Sequential:
+    """act(BN(W x)), W bias-free: the reference's ``OLP`` / ``_bn_act`` with batch norm on."""
+    return nn.Sequential(nn.Linear(in_dim, out_dim, bias=False), GraphBatchNorm(out_dim), act)
 
 
-@torch.no_grad()
-def reciprocal_indices(cell: torch.Tensor, g_max: float) -> torch.Tensor:
-    """Integer coordinates [M,3] (long) of the reciprocal vectors G with 0 < |G| < g_max, one per +-G pair.
+class GeoConv(nn.Module):
+    """One gated graph convolution: h [N,H] and edge inputs [E,...] -> h + sum of messages [N,H]."""
 
-    The coefficient of b_i in G is G . a_i / 2 pi, so |h_i| <= g_max |a_i| / 2 pi bounds
-    the search exactly for any (skewed) cell [3,3]. The kept half has its first
-    nonzero coordinate positive.
-    """
-    recip = reciprocal_cell(cell)
-    n = torch.floor(g_max * cell.norm(dim=-1) / (2 * math.pi)).long().tolist()
-    hkl = torch.cartesian_prod(*(torch.arange(-k, k + 1, device=cell.device) for k in n)).reshape(-1, 3)
-    h1, h2, h3 = hkl.unbind(-1)
-    half = (h1 > 0) | ((h1 == 0) & (h2 > 0)) | ((h1 == 0) & (h2 == 0) & (h3 > 0))
-    hkl = hkl[half]
-    return hkl[(hkl.to(cell.dtype) @ recip).norm(dim=-1) < g_max]
-
-
-class PlaneWaveBasis(nn.Module):
-    """Shell-averaged plane waves of edge vectors [E,3] (Å) in their cell's reciprocal lattice -> [E, num].
-
-    ``num`` Gaussian shells phi_k in |G| (centres g_max (k + 1/2) / num, width g_max / num),
-    times the envelope u(|G| / g_max); see the module docstring for the formula.
-    """
-
-    def __init__(self, num: int, g_max: float) -> None:
+    def __init__(self, hidden: int, num_gaussians: int, num_k: int) -> None:
         super().__init__()
-        self.num, self.g_max = num, float(g_max)
-        self.register_buffer("centers", g_max * (torch.arange(num, dtype=torch.float64) + 0.5) / max(num, 1))
-        self.width = g_max / max(num, 1)
-        q = torch.linspace(0.0, g_max, 4001, dtype=torch.float64)
-        density = 4 * math.pi * q[:, None] ** 2 * self.shells(q) / (2 * math.pi) ** 3
-        self.register_buffer("norm", torch.trapezoid(density, q, dim=0))  # c_k, Å^-3
+        self.gate = linear_bn(3 * hidden, hidden, nn.Sigmoid())
+        self.core = linear_bn(3 * hidden, hidden, nn.ELU())
+        self.radial = nn.Linear(num_gaussians, hidden, bias=False)
+        self.wave_gate = linear_bn(num_k, num_k, nn.Sigmoid())
+        self.wave = nn.Linear(num_k, hidden, bias=False)
+        self.edge_type = nn.Embedding(NUM_EDGE_TYPES, hidden, padding_idx=0)  # row 0 stays zero
 
-    def shells(self, q: torch.Tensor) -> torch.Tensor:
-        """phi_k(q) for |G| values q [M] (Å^-1) -> [M, num]."""
-        centers = self.centers.to(q.dtype)
-        return torch.exp(-(((q[:, None] - centers) / self.width) ** 2)) * envelope(q / self.g_max)[:, None]
+    def forward(self, h: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, dist: torch.Tensor, gauss: torch.Tensor,
+                waves: torch.Tensor, edge_type: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """dist [E] Å, gauss [E,G], waves [E,M], edge_type [E] long, mask [E] (1 keeps the message)."""
+        h_i, h_j = h[dst], h[src]
+        z = torch.cat([h_i, h_j, (h_i - h_j) / dist[:, None]], dim=-1)
+        filt = self.radial(gauss) + self.wave(waves * self.wave_gate(waves)) + self.edge_type(edge_type).to(h.dtype)
+        message = self.gate(z) * self.core(z) * filt * mask[:, None]
+        return h + aggregate(message, dst, h.shape[0])
 
-    def forward(self, vec: torch.Tensor, edge_graph: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
-        """vec [E,3] Å, edge_graph [E] (graph of each edge), cell [B,3,3] -> [E, num]."""
-        out = vec.new_zeros(vec.shape[0], self.num)
-        if self.num == 0 or vec.shape[0] == 0:
-            return out
-        recip = reciprocal_cell(cell)
-        volume = torch.linalg.det(cell).abs()
-        order = torch.argsort(edge_graph, stable=True)
-        counts = torch.bincount(edge_graph, minlength=cell.shape[0]).tolist()
-        feats = []
-        for b, r in enumerate(torch.split(vec[order], counts)):
-            if r.shape[0] == 0:
-                continue
-            g = reciprocal_indices(cell[b].detach(), self.g_max).to(vec.dtype) @ recip[b]  # [M,3]
-            weight = 2 * self.shells(g.norm(dim=-1)) / (volume[b] * self.norm.to(vec.dtype))  # [M,num]; 2: +-G
-            feats.append(torch.cos(r @ g.T) @ weight)
-        return out.index_copy(0, order, torch.cat(feats))
 
-    def extra_repr(self) -> str:
-        return f"num={self.num}, g_max={self.g_max}"
+class GatedPooling(nn.Module):
+    """p = sum (or mean) over a graph's atoms of ELU(BN(W_a h)) * (W_b h): [N,H] -> [B,P]."""
+
+    def __init__(self, hidden: int, pool_dim: int, pool: str) -> None:
+        super().__init__()
+        self.gate = linear_bn(hidden, pool_dim, nn.ELU())
+        self.value = nn.Linear(hidden, pool_dim, bias=False)
+        self.pool = pool
+
+    def forward(self, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
+        return scatter(self.gate(h) * self.value(h), batch, dim=0, dim_size=size, reduce=self.pool)
 
 
 @register(
     "geocgnn",
     defaults={
-        "hidden": 64, "num_layers": 3, "fc_hidden": 128, "num_fc": 1, "num_gaussians": 32,
-        "num_plane_waves": 8, "g_max": 2.5, "type_dim": 8, "cutoff": 8.0,
+        "hidden": 48, "pool_dim": 48, "num_blocks": 3, "num_readout": 3, "num_gaussians": 64, "k_grid": 4,
+        "pool": "sum", "cutoff": 8.0,
+    },
+    presets={
+        "paper": {"hidden": 128, "pool_dim": 128, "num_blocks": 6, "num_readout": 3, "num_gaussians": 64, "k_grid": 4},
+        "matched": {"hidden": 48, "pool_dim": 48, "num_blocks": 3, "num_readout": 3, "num_gaussians": 64, "k_grid": 4},
     },
     search_space={
-        "hidden": {"type": "categorical", "choices": [32, 64, 128]},
-        "num_layers": {"type": "int", "low": 2, "high": 5},
-        "fc_hidden": {"type": "categorical", "choices": [64, 128, 256]},
-        "num_plane_waves": {"type": "categorical", "choices": [4, 8, 16]},
-        "g_max": {"type": "float", "low": 1.5, "high": 3.5},
+        "hidden": {"type": "categorical", "choices": [32, 48, 64, 128]},
+        "pool_dim": {"type": "categorical", "choices": [64, 128]},
+        "num_blocks": {"type": "int", "low": 2, "high": 6},
+        "num_readout": {"type": "int", "low": 2, "high": 3},
     },
     family="invariant",
 )
 class GeoCGNN(nn.Module):
-    """Gated crystal graph convolution on Gaussian + reciprocal-lattice plane-wave edge bases."""
+    """Gated graph convolution on exp-Gaussian and Brillouin-zone plane-wave edge bases, gated pooling per block."""
 
-    def __init__(self, out_dim: int, hidden: int, num_layers: int, fc_hidden: int, num_fc: int, num_gaussians: int,
-                 num_plane_waves: int, g_max: float, type_dim: int, cutoff: float) -> None:
+    def __init__(self, out_dim: int, hidden: int, pool_dim: int, num_blocks: int, num_readout: int, num_gaussians: int,
+                 k_grid: int, pool: str, cutoff: float) -> None:
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
+        if num_blocks < 1 or num_readout < 1:
+            raise ValueError(f"num_blocks and num_readout must be >= 1, got {num_blocks}, {num_readout}")
         self.cutoff = float(cutoff)
         self.embed = nn.Embedding(NUM_ELEMENTS, hidden)
-        self.gaussians = GaussianBasis(cutoff, num_gaussians)
-        self.plane_waves = PlaneWaveBasis(num_plane_waves, g_max)
-        self.edge_type = nn.Embedding(NUM_EDGE_TYPES, type_dim)
-        edge_dim = num_gaussians + num_plane_waves + type_dim
-        self.convs = nn.ModuleList(GatedConv(hidden, edge_dim) for _ in range(num_layers))
-        self.head = mlp_head(hidden, fc_hidden, out_dim, num_hidden=num_fc)
+        self.gaussians = ExpGaussianBasis(num_gaussians, cutoff)
+        self.register_buffer("k_fractions", k_grid_fractions(k_grid))
+        num_k = k_grid**3
+        self.convs = nn.ModuleList(GeoConv(hidden, num_gaussians, num_k) for _ in range(num_blocks))
+        self.node_mlps = nn.ModuleList(linear_bn(hidden, hidden, nn.ELU()) for _ in range(num_blocks))
+        self.pools = nn.ModuleList(GatedPooling(hidden, pool_dim, pool) for _ in range(num_blocks))
+        widths = [pool_dim // 2**level for level in range(num_readout)]  # the reference's int(P / 2^l)
+        self.readout = nn.Sequential(*(linear_bn(a, b, nn.ELU()) for a, b in zip(widths[:-1], widths[1:])),
+                                     nn.Linear(widths[-1], out_dim, bias=False))
 
-    def edge_features(self, data) -> torch.Tensor:
-        """[E, num_gaussians + num_plane_waves + type_dim] edge features of a batch."""
+    def edge_inputs(self, data) -> tuple[torch.Tensor, ...]:
+        """(dist [E] Å, gaussians [E,G], plane waves [E,k_grid^3], message mask [E]) of a batch."""
         vec, dist = edge_lengths(data)
         edge_graph = graph_index(data)[data.edge_index[1]]
-        radial = self.gaussians(dist) * envelope(dist / self.cutoff)[:, None]
-        waves = self.plane_waves(vec, edge_graph, data.cell.reshape(-1, 3, 3))
-        return torch.cat([radial, waves, self.edge_type(data.edge_type).to(vec.dtype)], dim=-1)
+        waves = plane_waves(vec, data.cell.reshape(-1, 3, 3).to(vec.dtype), edge_graph, self.k_fractions)
+        mask = ((dist < self.cutoff) | (data.edge_type != 0)).to(vec.dtype)
+        return dist, self.gaussians(dist), waves, mask
+
+    def graph_vector(self, data) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Sum over blocks of the gated pooling [B,P], and the per-block poolings (list of [B,P])."""
+        src, dst = data.edge_index
+        dist, gauss, waves, mask = self.edge_inputs(data)
+        batch, size = graph_index(data), num_graphs(data)
+        h = torch.sigmoid(self.embed(data.z))
+        pooled = []
+        for conv, pool, node_mlp in zip(self.convs, self.pools, self.node_mlps):
+            h = conv(h, src, dst, dist, gauss, waves, data.edge_type, mask)
+            pooled.append(pool(h, batch, size))
+            h = node_mlp(h)
+        return torch.stack(pooled).sum(0), pooled
 
     def forward(self, data) -> torch.Tensor:
-        src, dst = data.edge_index
-        edge_attr = self.edge_features(data)
-        h = self.embed(data.z)
-        for conv in self.convs:
-            h = conv(h, edge_attr, src, dst)
-        return self.head(mean_pool(h, data))
+        return self.readout(self.graph_vector(data)[0])
