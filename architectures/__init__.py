@@ -11,7 +11,7 @@ import pkgutil
 
 from architectures.registry import REGISTRY, ArchitectureSpec, count_parameters, create, register, resolve_hparams
 
-_NOT_ARCHITECTURES = {"registry", "common", "e3nn_blocks"}
+_NOT_ARCHITECTURES = {"registry", "common", "e3nn_blocks", "geocgnn_basis"}  # building blocks, no model
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _NOT_ARCHITECTURES and not _module.name.startswith("_"):
