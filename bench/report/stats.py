@@ -65,6 +65,17 @@ COLUMNS = ["architecture", "variant", "baseline", "metric", "n_folds", "seeds_pe
            "p_corrected", "p_wilcoxon", "method", "p_adjusted", "adjustment", "significant", "better", "mde", "note"]
 
 
+#: Marks of an adjusted p-value in tables and figures: (threshold, mark), strictest first.
+MARKS = ((0.001, "***"), (0.01, "**"), (ALPHA, "*"))
+
+
+def significance_mark(p_adjusted: float) -> str:
+    """``***``, ``**``, ``*`` or "" for an adjusted p-value (NaN: no test, no mark)."""
+    if not np.isfinite(p_adjusted):
+        return ""
+    return next((mark for threshold, mark in MARKS if p_adjusted < threshold), "")
+
+
 def corrected_variance(sd: float, n_folds: int, test_train_ratio: float) -> float:
     """Nadeau–Bengio variance of the mean of ``n_folds`` fold differences with sample sd ``sd``."""
     return sd ** 2 * (1.0 / n_folds + test_train_ratio)
