@@ -147,11 +147,11 @@ def to_markdown(table: pd.DataFrame, task: str, unit: str, problem_type: str = R
               f"over folds, p adjusted ({ADJUSTMENTS[ADJUSTMENT]}) over the task's comparisons; `*` = adjusted "
               f"p < {ALPHA}. The paired table gives raw and corrected p and the minimum detectable effect."]
     if problem_type == CLASSIFICATION:
-        lines.append("ROC-AUC is computed from the stored probabilities. Matbench's scorer thresholds at 0.5 "
-                     "before its 'rocauc', so that column is balanced accuracy, not ROC-AUC.")
+        lines += ["", "ROC-AUC is computed from the stored probabilities. Matbench's scorer thresholds at 0.5 "
+                      "before its 'rocauc', so that column is balanced accuracy, not ROC-AUC."]
     if problem_type == REGRESSION and references(task):
-        lines.append(f"Rows marked `ref` are from the {REFERENCE_SOURCE}, std over folds as Matbench computes it "
-                     "(ddof=0); all other rows were computed by this suite.")
+        lines += ["", f"Rows marked `ref` are from the {REFERENCE_SOURCE}, std over folds as Matbench computes it "
+                      "(ddof=0); all other rows were computed by this suite."]
     return "\n".join(lines) + "\n"
 
 
@@ -204,7 +204,7 @@ def _g(value, spec: str = ".3g") -> str:
 
 def paired_rows(comp: pd.DataFrame, unit: str) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of a task's paired comparisons (:func:`bench.report.stats.paired_comparisons`)."""
-    wilcoxon = comp["p_wilcoxon"].notna().any() if "p_wilcoxon" in comp else False
+    wilcoxon = comp["method"].astype(str).str.startswith("Wilcoxon").any()
     u = f" ({unit})" if unit else ""
     head = ["architecture", f"variant − {BASELINE}", "folds", "seeds/fold", f"Δ{u}", f"{CONFIDENCE:.0%} CI (corrected)",
             "p raw (paired t)", "p corrected (N–B)"] + (["p Wilcoxon (uncorrected)"] if wilcoxon else [])
@@ -241,10 +241,10 @@ def paired_markdown(comp: pd.DataFrame, unit: str = "") -> str:
               f"corrected test detects with {POWER:.0%} power at two-sided α = {ALPHA} (noncentral t, observed σ̂)."]
     mde = comp["mde"].dropna()
     if not mde.empty:
-        lines.append(f"Median MDE over this task's comparisons: {mde.median():.3g}{(' ' + unit) if unit else ''}.")
-    if comp["p_wilcoxon"].notna().any():
-        lines.append("The Wilcoxon p-values are NOT corrected for overlapping training folds; with J folds the "
-                     "smallest possible two-sided p is 2/2^J.")
+        lines += ["", f"Median MDE over this task's comparisons: {mde.median():.3g}{(' ' + unit) if unit else ''}."]
+    if comp["method"].astype(str).str.startswith("Wilcoxon").any():
+        lines += ["", "The Wilcoxon p-values are NOT corrected for overlapping training folds; with J folds the "
+                      "smallest possible two-sided p is 2/2^J."]
     return "\n".join(lines) + "\n"
 
 
