@@ -213,7 +213,8 @@ def resolve_fold_sizes(frame: pd.DataFrame, task: str,
     if {"n_train_fold", "n_test"} <= set(sub.columns):
         sizes = sub[["fold", "n_train_fold", "n_test"]].dropna().drop_duplicates()
         if not sizes.empty:
-            return {int(r.fold): (int(r.n_train_fold), int(r.n_test)) for r in sizes.itertuples()}
+            # MLflow params come back as strings; records may hold numbers
+            return {int(r.fold): (int(float(r.n_train_fold)), int(float(r.n_test))) for r in sizes.itertuples()}
     return task_fold_sizes(task)
 
 
