@@ -100,7 +100,8 @@ def add_report_commands(subparsers) -> None:
     _grid_options(p, default_profile="quick")
     p.add_argument("--results-dir", type=Path, default=None, help="default: results/ (report in <dir>/<experiment>/)")
     p.add_argument("--test", choices=["ttest", "wilcoxon"], default="ttest",
-                   help="paired test of each variant against distance (default: paired t-test)")
+                   help="paired test of each variant against distance over folds (default: Nadeau-Bengio corrected "
+                        "t-test; wilcoxon: signed-rank test, NOT corrected for overlapping training folds)")
     p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
     p.set_defaults(func=cmd_report)
 

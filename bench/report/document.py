@@ -13,7 +13,7 @@ from bench.report import plots
 from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.runs import grid_frame
-from bench.report.tables import TABLES_DIR, overall_markdown, overall_table, task_tables, to_markdown
+from bench.report.tables import TABLES_DIR, overall_markdown, overall_table, paired_markdown, task_tables, to_markdown
 
 EXPORT_DIR = "matbench"  # results/<experiment>/matbench/matbench_v0.1_<name>/
 
@@ -52,21 +52,6 @@ def provenance_lines(frame: pd.DataFrame, cfg, command: str, rerun: str, trackin
     return lines
 
 
-def comparisons_markdown(comp: pd.DataFrame) -> str:
-    if comp.empty:
-        return "No paired comparison (needs `distance` and another variant of the same architecture).\n"
-    head = "| architecture | variant − distance | pairs | mean diff | 95% CI (t) | p | method | significant |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
-    for r in comp.itertuples():
-        ci = "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}]"
-        p = "–" if pd.isna(r.p_value) else f"{r.p_value:.3g}"
-        sig = f"yes ({r.better} better)" if r.significant else ("no" if not r.note else f"– ({r.note})")
-        lines.append(f"| {r.architecture} | {r.variant} | {r.n_pairs} | {r.mean_diff:+.4g} | {ci} | {p} | {r.method} | {sig} |")
-    lines += ["", "Pairs share fold and seed. Differences are in the headline metric (variant minus distance); "
-              "folds share training data, so p-values are optimistic (Nadeau & Bengio 2003)."]
-    return "\n".join(lines) + "\n"
-
-
 def _figure(path: Path, root: Path, caption: str) -> str:
     rel = path.relative_to(root).as_posix()
     return f"![{caption}]({rel})\n\n[PDF]({rel[:-4]}.pdf)\n"
@@ -102,7 +87,7 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
             continue
         report.files += written
         doc += [to_markdown(table, task, unit, pt), f"### Paired comparison with `distance` ({task})", "",
-                comparisons_markdown(comp)]
+                paired_markdown(comp, unit)]
         if figures:
             client = tracker.client
             for made, caption in ((plots.strip_plot(frame, task, pt, fig_dir), "per-fold test scores"),
@@ -132,6 +117,10 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
             report.files += made
             if made:
                 doc.append(_figure(made[0], root, "architecture x variant, scaled error"))
+            made = plots.delta_heatmap(report.comparisons, {t: s.unit for t, s in specs.items()}, fig_dir)
+            report.files += made
+            if made:
+                doc.append(_figure(made[0], root, plots.DELTA_CAPTION))
     exports = sorted((root / EXPORT_DIR).glob("matbench_v0.1_*")) if (root / EXPORT_DIR).exists() else []
     if exports:
         doc += ["## Matbench submissions", ""] + [describe_submission(p, root) for p in exports]

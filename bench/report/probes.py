@@ -7,6 +7,11 @@ mean ± std over folds and seeds. The header of each variant column says whether
 encoding can, in theory, answer the probe's question. ``probe_supercell`` also gets its
 own score: the spread of one crystal's predictions across its representations (cells
 of the same crystal in the test fold), which is zero for a cell-invariant model.
+
+Whether a variant differs from ``distance`` of the same architecture is decided by the
+same rules as every paired table (:mod:`bench.report.stats`): the seeds of a fold are
+averaged first, the fold is the unit (3 folds x 2 seeds is 3 observations, not 6), the
+Nadeau–Bengio corrected t-test, and the adjustment over the probe's comparisons.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bench.metrics import CLASSIFICATION
+from bench.report.stats import ADJUSTMENT, ADJUSTMENTS, ALPHA, BASELINE, paired_comparisons, significance_mark
 
 SPREAD_TASK = "probe_supercell"
 
@@ -33,8 +39,11 @@ def representation_spread(predictions: pd.DataFrame, groups_by_id: dict[str, int
     return float(spans.mean()) if len(spans) else float("nan")
 
 
-def probe_table(frame: pd.DataFrame, task_name: str, client=None) -> pd.DataFrame:
-    """Long table: one row per (architecture, variant) with score mean/std, expectation and reason."""
+def probe_table(frame: pd.DataFrame, task_name: str, client=None, fold_sizes=None) -> pd.DataFrame:
+    """Long table: one row per (architecture, variant) with score mean/std, expectation and reason,
+    and the paired test against ``distance`` on the task's headline metric, as in its paired
+    table (``delta`` in the task's unit, ``p_corrected``, ``p_adjusted``, ``significant``;
+    NaN for ``distance`` itself)."""
     import tasks
 
     spec = tasks.get_task(task_name)
@@ -58,7 +67,13 @@ def probe_table(frame: pd.DataFrame, task_name: str, client=None) -> pd.DataFram
                        for run_id in group["run_id"]]
             row["spread_mean"] = float(np.mean(spreads))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    # the same test, on the same headline metric, as the task's paired table: the marks agree with it
+    comp = paired_comparisons(sub, task_name, spec.problem_type, fold_sizes=fold_sizes)
+    keep = comp[["architecture", "variant", "n_folds", "mean_diff", "p_corrected", "p_adjusted", "significant"]]
+    return table.merge(keep.rename(columns={"mean_diff": "delta"}), on=["architecture", "variant"], how="left")
 
 
 def probe_markdown(table: pd.DataFrame, task_name: str) -> str:
@@ -87,10 +102,17 @@ def probe_markdown(table: pd.DataFrame, task_name: str) -> str:
                 continue
             r = by_variant.loc[v]
             cell = f"{r['mean']:.3f} ± {r['std']:.3f}"
+            if "p_adjusted" in by_variant.columns and pd.notna(r.get("p_adjusted")):
+                cell += significance_mark(float(r["p_adjusted"]))
             if "spread_mean" in by_variant.columns and pd.notna(r.get("spread_mean")):
                 cell += f" (spread {r['spread_mean']:.3g} {spec.unit})"
             cells.append(cell)
         lines.append(f"| {arch} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Mean ± sample std over all cells (folds x seeds). `*` marks a variant whose headline metric (MAE or ROC-AUC, as in the paired table) differs from "
+                 f"`{BASELINE}` of the same architecture: seeds averaged within each fold, Nadeau–Bengio corrected "
+                 f"t-test over folds, {ADJUSTMENTS[ADJUSTMENT]}-adjusted p < {ALPHA} over this probe's comparisons "
+                 "(** < 0.01, *** < 0.001).")
     lines.append("")
     lines += [f"- `{v}`: {spec.expected_reasons.get(v, '')}" for v in variants if spec.expected_reasons.get(v)]
     if task_name == SPREAD_TASK:

@@ -2,6 +2,8 @@
 
 Our rows aggregate the grid's cells (mean ± sample std over folds x seeds). Published
 Matbench numbers appear only as separate rows marked ``ref`` (see :mod:`.references`).
+The Δ column and the paired tables come from :mod:`.stats` (fold as the unit,
+Nadeau–Bengio corrected t, adjusted within the task's family of comparisons).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pandas as pd
 
 from bench.metrics import CLASSIFICATION, PRIMARY_METRIC, REGRESSION
 from bench.report.references import REFERENCE_SOURCE, references
-from bench.report.stats import BASELINE, paired_comparisons
+from bench.report.stats import ADJUSTMENT, ADJUSTMENTS, ALPHA, BASELINE, CONFIDENCE, POWER, paired_comparisons
 
 OURS = "this suite"
 TABLES_DIR = "tables"  # results/<experiment>/tables/: the one place every leaderboard file goes
@@ -38,8 +40,9 @@ def leaderboard(frame: pd.DataFrame, task: str, problem_type: str = REGRESSION,
 
     Adds the effect of each variant relative to ``distance`` of the same architecture
     (``delta_vs_distance``, ``delta_pct``): with ``comparisons`` (from
-    :func:`bench.report.stats.paired_comparisons`) the paired mean difference over cells
-    sharing (fold, seed), with its p-value and method; without, the difference of means.
+    :func:`bench.report.stats.paired_comparisons`) the mean over folds of the paired
+    differences, with its corrected interval, adjusted p-value and method; without, the
+    difference of means.
     """
     metric, higher_better = PRIMARY_METRIC[problem_type]
     col = f"test_{metric}"
@@ -60,9 +63,9 @@ def leaderboard(frame: pd.DataFrame, task: str, problem_type: str = REGRESSION,
     table = table.sort_values(f"{metric}_mean", ascending=not higher_better, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     if comparisons is not None and not comparisons.empty:
-        # paired: the mean difference over cells that share (fold, seed) with the baseline
-        keep = comparisons[["architecture", "variant", "n_pairs", "baseline_mean", "mean_diff", "p_value", "method",
-                            "significant"]].rename(columns={"mean_diff": "delta_vs_distance"})
+        # paired: the mean over folds of the differences of cells that share (fold, seed) with the baseline
+        keep = comparisons[["architecture", "variant", "n_folds", "baseline_mean", "mean_diff", "ci_low", "ci_high",
+                            "p_adjusted", "method", "significant"]].rename(columns={"mean_diff": "delta_vs_distance"})
         table = table.merge(keep, on=["architecture", "variant"], how="left")
         table["delta_pct"] = 100 * table["delta_vs_distance"] / table.pop("baseline_mean")
     else:
@@ -85,12 +88,24 @@ def _delta(r: pd.Series) -> str:
         return "–"
     sig = r.get("significant", False)
     mark = "*" if isinstance(sig, (bool, np.bool_)) and bool(sig) else ""
-    return f"{r['delta_vs_distance']:+.2f} ({r['delta_pct']:+.1f}%){mark}"
+    return f"{r['delta_vs_distance']:+.3g} ({r['delta_pct']:+.1f}%){mark}"
 
 
 def _p(r: pd.Series) -> str:
-    p = r.get("p_value", np.nan)
+    p = r.get("p_adjusted", np.nan)
     return "–" if pd.isna(p) else f"{p:.3g}"
+
+
+def _ci(r: pd.Series) -> str:
+    lo, hi = r.get("ci_low", np.nan), r.get("ci_high", np.nan)
+    return "–" if pd.isna(lo) else f"[{lo:+.3g}, {hi:+.3g}]"
+
+
+def _digits(values) -> int:
+    """Decimals for a column of errors: 2 when every value is at least 1, else 4 (small-unit tasks)."""
+    v = np.abs(pd.to_numeric(pd.Series(list(values)), errors="coerce").dropna().to_numpy(dtype=float))
+    v = v[v > 0]
+    return 2 if v.size == 0 or v.min() >= 1 else 4
 
 
 def _headline(problem_type: str, unit: str) -> str:
@@ -100,25 +115,24 @@ def _headline(problem_type: str, unit: str) -> str:
 def table_rows(table: pd.DataFrame, task: str, unit: str, problem_type: str = REGRESSION) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of the leaderboard (ours, then labelled reference rows)."""
     metric, _ = PRIMARY_METRIC[problem_type]
-    method = next((m for m in table.get("method", pd.Series(dtype=str)).dropna()), "paired test")
     head = ["rank", "architecture", "variant", f"{_headline(problem_type, unit)} mean", "std", "runs",
-            f"Δ vs {BASELINE}", f"p ({method})"]
+            f"Δ vs {BASELINE}", f"{CONFIDENCE:.0%} CI of Δ (corrected)", f"p adj. ({ADJUSTMENTS[ADJUSTMENT]})"]
     head += ["RMSE", "MAE/MAD"] if problem_type == REGRESSION else ["Matbench 'rocauc' (= balanced acc.)", "accuracy"]
     head += ["params", "time/cell (s)"]
     rows = []
+    refs = references(task) if problem_type == REGRESSION else []
+    digits = _digits(list(table.get(f"{metric}_mean", [])) + [r.mean for r in refs]) if problem_type == REGRESSION else 3
     for _, r in table.iterrows():
-        extra = ([_fmt(r.get("rmse_mean", np.nan)), _fmt(r.get("mae_over_mad_mean", np.nan), 3)]
+        extra = ([_fmt(r.get("rmse_mean", np.nan), digits), _fmt(r.get("mae_over_mad_mean", np.nan), 3)]
                  if problem_type == REGRESSION else
                  [_fmt(r.get("matbench_balanced_accuracy_mean", np.nan), 3), _fmt(r.get("accuracy_mean", np.nan), 3)])
         params = r.get("n_params", np.nan)
-        digits = 2 if problem_type == REGRESSION else 3
         rows.append([str(r["rank"]), str(r["architecture"]), str(r["variant"]), _fmt(r[f"{metric}_mean"], digits),
-                     _fmt(r[f"{metric}_std"], digits), str(r["n_runs"]), _delta(r), _p(r), *extra,
+                     _fmt(r[f"{metric}_std"], digits), str(r["n_runs"]), _delta(r), _ci(r), _p(r), *extra,
                      "–" if pd.isna(params) else str(int(params)), _fmt(r.get("wall_time_s", np.nan), 0)])
-    if problem_type == REGRESSION:
-        for ref in references(task):
-            rows.append(["ref", f"{ref.label} (published)", "–", _fmt(ref.mean), _fmt(ref.std), "–", "–", "–",
-                         "–", "–", "–", "–"])
+    for ref in refs:
+        row = ["ref", f"{ref.label} (published)", "–", _fmt(ref.mean, digits), _fmt(ref.std, digits)]
+        rows.append(row + ["–"] * (len(head) - len(row)))
     return head, rows
 
 
@@ -127,15 +141,17 @@ def to_markdown(table: pd.DataFrame, task: str, unit: str, problem_type: str = R
     head, rows = table_rows(table, task, unit, problem_type)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines += ["", f"Mean and sample std over all cells (folds x seeds). Δ: mean paired difference, variant minus "
-              f"`{BASELINE}` of the same architecture over cells sharing fold and seed (relative to `{BASELINE}`'s "
-              "mean over those cells); `*` = paired test significant at p < 0.05."]
+    lines += ["", f"Mean and sample std over all cells (folds x seeds). Δ: variant minus `{BASELINE}` of the same "
+              "architecture, averaged over the seeds of a fold and then over folds (relative to "
+              f"`{BASELINE}`'s mean over those cells); interval and p from the Nadeau–Bengio corrected t-test "
+              f"over folds, p adjusted ({ADJUSTMENTS[ADJUSTMENT]}) over the task's comparisons; `*` = adjusted "
+              f"p < {ALPHA}. The paired table gives raw and corrected p and the minimum detectable effect."]
     if problem_type == CLASSIFICATION:
-        lines.append("ROC-AUC is computed from the stored probabilities. Matbench's scorer thresholds at 0.5 "
-                     "before its 'rocauc', so that column is balanced accuracy, not ROC-AUC.")
+        lines += ["", "ROC-AUC is computed from the stored probabilities. Matbench's scorer thresholds at 0.5 "
+                      "before its 'rocauc', so that column is balanced accuracy, not ROC-AUC."]
     if problem_type == REGRESSION and references(task):
-        lines.append(f"Rows marked `ref` are from the {REFERENCE_SOURCE}, std over folds as Matbench computes it "
-                     "(ddof=0); all other rows were computed by this suite.")
+        lines += ["", f"Rows marked `ref` are from the {REFERENCE_SOURCE}, std over folds as Matbench computes it "
+                      "(ddof=0); all other rows were computed by this suite."]
     return "\n".join(lines) + "\n"
 
 
@@ -182,22 +198,78 @@ def write_tables(table: pd.DataFrame, out_dir: Path, task: str, unit: str, probl
     return [md, csv, tex]
 
 
+def _g(value, spec: str = ".3g") -> str:
+    return "–" if pd.isna(value) else format(value, spec)
+
+
+def paired_rows(comp: pd.DataFrame, unit: str) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted cells of a task's paired comparisons (:func:`bench.report.stats.paired_comparisons`)."""
+    wilcoxon = comp["method"].astype(str).str.startswith("Wilcoxon").any()
+    u = f" ({unit})" if unit else ""
+    head = ["architecture", f"variant − {BASELINE}", "folds", "seeds/fold", f"Δ{u}", f"{CONFIDENCE:.0%} CI (corrected)",
+            "p raw (paired t)", "p corrected (N–B)"] + (["p Wilcoxon (uncorrected)"] if wilcoxon else [])
+    head += [f"p adj. ({ADJUSTMENTS[ADJUSTMENT]})", f"MDE at {POWER:.0%} power{u}", "significant"]
+    rows = []
+    for r in comp.itertuples():
+        sig = f"yes ({r.better} better)" if r.significant else ("no" if not r.note else f"– ({r.note})")
+        row = [r.architecture, r.variant, str(r.n_folds), str(r.seeds_per_fold), _g(r.mean_diff, "+.4g"),
+               "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}]", _g(r.p_raw), _g(r.p_corrected)]
+        row += [_g(r.p_wilcoxon)] if wilcoxon else []
+        rows.append(row + [_g(r.p_adjusted), _g(r.mde), sig])
+    return head, rows
+
+
+def paired_markdown(comp: pd.DataFrame, unit: str = "") -> str:
+    """The paired table of one task as Markdown, with the rules that produced it."""
+    if comp.empty:
+        return f"No paired comparison (needs `{BASELINE}` and another variant of the same architecture).\n"
+    head, rows = paired_rows(comp, unit)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    ratio = comp["test_train_ratio"].dropna()
+    ratio_text = (f"{ratio.min():.3g}" if ratio.empty or ratio.min() == ratio.max() else
+                  f"{ratio.min():.3g}–{ratio.max():.3g}") if not ratio.empty else "–"
+    tested = comp["method"].iloc[0]
+    lines += ["", f"Δ = variant minus `{BASELINE}` of the same architecture in the headline metric, averaged over "
+              "the seeds of each fold, then over folds: the fold is the unit (seeds are not independent samples). "
+              f"Interval and 'p corrected': Nadeau–Bengio corrected resampled t-test (variance σ̂²(1/J + "
+              f"n_test/n_train) with J folds, n_test/n_train = {ratio_text} from the folds' sizes; t with J − 1 dof). "
+              "'p raw' is the plain paired t-test over the same folds, shown for comparison: it ignores that the "
+              f"folds share training data and overstates significance. 'p adj.': {ADJUSTMENTS[ADJUSTMENT]} "
+              f"adjustment of the {tested} p-values over the {int(comp['p_adjusted'].notna().sum())} tested "
+              f"comparisons of this task; significant = adjusted p < {ALPHA}. MDE: the smallest true Δ the "
+              f"corrected test detects with {POWER:.0%} power at two-sided α = {ALPHA} (noncentral t, observed σ̂)."]
+    mde = comp["mde"].dropna()
+    if not mde.empty:
+        lines += ["", f"Median MDE over this task's comparisons: {mde.median():.3g}{(' ' + unit) if unit else ''}."]
+    if comp["method"].astype(str).str.startswith("Wilcoxon").any():
+        lines += ["", "The Wilcoxon p-values are NOT corrected for overlapping training folds; with J folds the "
+                      "smallest possible two-sided p is 2/2^J."]
+    return "\n".join(lines) + "\n"
+
+
 def task_tables(frame: pd.DataFrame, task: str, unit: str, out_dir: Path, problem_type: str = REGRESSION,
-                method: str = "ttest") -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
+                method: str = "ttest", fold_sizes=None) -> tuple[pd.DataFrame, pd.DataFrame, list[Path]]:
     """(leaderboard, paired comparisons, files written) of ``task``'s cells in ``frame``.
 
-    Writes ``<task>_leaderboard.{md,csv,tex}`` and ``<task>_paired.csv`` under ``out_dir``;
-    nothing when the task has no finished cells. ``bench ablation``, ``bench table`` and
-    ``bench report`` all go through here, so their tables are the same files.
+    Writes ``<task>_leaderboard.{md,csv,tex}`` and ``<task>_paired.{md,csv,tex}`` under
+    ``out_dir``; nothing when the task has no finished cells. ``bench ablation``, ``bench
+    table`` and ``bench report`` all go through here, so their tables are the same files.
+    ``fold_sizes`` ({fold: (n_train, n_test)}) feeds the corrected test; by default it is
+    read from the cells or the task (:func:`bench.report.stats.resolve_fold_sizes`).
     """
-    comparisons = paired_comparisons(frame, task, problem_type, method=method)
+    comparisons = paired_comparisons(frame, task, problem_type, method=method, fold_sizes=fold_sizes)
     table = leaderboard(frame, task, problem_type, comparisons)
     if table.empty:
         return table, comparisons, []
     files = write_tables(table, out_dir, task, unit, problem_type)
-    paired = Path(out_dir) / f"{task}_paired.csv"
-    comparisons.to_csv(paired, index=False)
-    return table, comparisons, files + [paired]
+    paired = [Path(out_dir) / f"{task}_paired.{ext}" for ext in ("md", "csv", "tex")]
+    paired[0].write_text(f"# {task}: paired comparison with `{BASELINE}`\n\n" + paired_markdown(comparisons, unit))
+    comparisons.to_csv(paired[1], index=False)
+    head, rows = paired_rows(comparisons, unit)
+    paired[2].write_text(to_latex(head, rows, f"{task}: variant minus {BASELINE}, fold-level Nadeau–Bengio corrected "
+                                              f"t-test, {ADJUSTMENTS[ADJUSTMENT]}-adjusted p"))
+    return table, comparisons, files + paired
 
 
 def overall_table(frame: pd.DataFrame, problem_types: dict[str, str]) -> pd.DataFrame:

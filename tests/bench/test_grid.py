@@ -33,7 +33,7 @@ def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
     assert "Dummy (published)" in md and "| 67.29 |" in md and "| 49.24 |" in md
     # the same paired comparison with distance that `bench report` writes, in the same folder
     paired = pd.read_csv(tmp_path / "results" / "t" / "tables" / "matbench_jdft2d_paired.csv")
-    assert list(zip(paired.architecture, paired.variant, paired.n_pairs)) == [("cgcnn", "lattice", 1)]
+    assert list(zip(paired.architecture, paired.variant, paired.n_folds)) == [("cgcnn", "lattice", 1)]
 
     # the table's numbers are the MLflow runs' numbers
     runs = Tracker("t", uri).search("attributes.status = 'FINISHED' and tags.`bench.kind` = 'cell'")

@@ -1,4 +1,6 @@
 """The probe section of a report: theory beside the measured score, and the supercell spread."""
+import math
+
 import pandas as pd
 import pytest
 
@@ -6,7 +8,7 @@ import tasks
 from bench.config import load_config
 from bench.grid import run_grid
 from bench.report.document import build_report
-from bench.report.probes import representation_spread
+from bench.report.probes import probe_markdown, probe_table, representation_spread
 from bench.report.runs import read_predictions
 from bench.tracking import Tracker
 
@@ -42,3 +44,26 @@ def test_probe_report_shows_theory_and_spread(tmp_path):
         row = table[table.variant == tags["bench.variant"]].iloc[0]
         assert row.spread_mean == pytest.approx(spans.mean())
         assert row["mean"] == pytest.approx(run.data.metrics["test_mae_over_mad"])
+
+
+def test_probe_marks_come_from_the_fold_level_corrected_test():
+    # 3 folds x 2 seeds, as in the committed probe grid. Seed-wise differences lattice − distance (MAE):
+    #   fold 0: −1.0, −1.2;  fold 1: −0.9, −1.1;  fold 2: −1.0, −1.0  → fold means −1.1, −1.0, −1.0
+    # The unit is the fold (J = 3, 2 dof), not the 6 seed pairs.
+    diffs = {(0, 0): -1.0, (0, 1): -1.2, (1, 0): -0.9, (1, 1): -1.1, (2, 0): -1.0, (2, 1): -1.0}
+    rows = []
+    for (fold, seed), d in diffs.items():
+        rows.append({"variant": "distance", "fold": fold, "seed": seed, "test_mae": 2.0})
+        rows.append({"variant": "lattice", "fold": fold, "seed": seed, "test_mae": 2.0 + d})
+    frame = pd.DataFrame(rows).assign(task="probe_lattice_length", architecture="cgcnn",
+                                      test_mae_over_mad=lambda d: d.test_mae / 2.0)
+    table = probe_table(frame, "probe_lattice_length", fold_sizes={k: (400, 100) for k in range(5)})
+    lat = table.set_index("variant").loc["lattice"]
+    assert lat.n_folds == 3 and lat.n_runs == 6
+    assert lat.delta == pytest.approx(-3.1 / 3)  # in Å; the matrix shows MAE/MAD = MAE/2: (5.8/6)/2 = 0.483
+    # mean −31/30, sd of (−1.1, −1.0, −1.0) = 0.057735; corrected se = 0.057735·√(1/3 + 1/4) = 0.044096;
+    # t = −1.033333/0.044096 = −23.43, two-sided p with 2 dof = 1 − |t|/√(t² + 2) = 0.0018
+    assert lat.p_corrected == pytest.approx(1 - 23.4340 / math.sqrt(23.4340 ** 2 + 2), rel=1e-3)
+    assert lat.significant and math.isnan(table.set_index("variant").loc["distance"].p_adjusted)
+    text = probe_markdown(table, "probe_lattice_length")
+    assert "| cgcnn | 1.000 ± 0.000 | 0.483 ± 0.052** |" in text and "Nadeau–Bengio" in text

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tasks
 from bench.config import load_config
 from bench.grid import run_grid
 from bench.cli import main
@@ -52,17 +53,23 @@ def test_leaderboard_numbers_are_the_runs_numbers(grid):
     lattice = ours[ours.variant == "lattice"].iloc[0]
     assert lattice.delta_vs_distance == pytest.approx(diffs.mean(), rel=1e-9)
     paired = pd.read_csv(root / "tables" / "matbench_jdft2d_paired.csv").iloc[0]
-    assert paired.n_pairs == 2 and paired.method == "paired t-test"
+    assert paired.n_folds == 2 and paired.method == "Nadeau–Bengio corrected t"
     assert paired.mean_diff == pytest.approx(diffs.mean(), rel=1e-9)
-    half = 12.706205 * np.std(diffs, ddof=1) / np.sqrt(2)  # t(0.975, 1)
+    # corrected interval: t(0.975, 1) · sd · √(1/J + n_test/n_train), sizes of folds 0 and 1 of the task
+    folds = tasks.get_task("matbench_jdft2d").load().folds[:2]
+    ratio = np.mean([len(f.test) for f in folds]) / np.mean([len(f.train) for f in folds])
+    half = 12.706205 * np.std(diffs, ddof=1) * np.sqrt(1 / 2 + ratio)
+    assert paired.test_train_ratio == pytest.approx(ratio) and 0.24 < ratio < 0.26
     assert paired.ci_high - paired.mean_diff == pytest.approx(half, rel=1e-5)
+    assert paired.adjustment == "Holm" and paired.p_adjusted == pytest.approx(paired.p_corrected)  # one comparison
 
 
 def test_reference_rows_are_labelled_and_never_ranked(grid):
     _, _, root, _ = grid
     table = pd.read_csv(root / "tables" / "matbench_jdft2d_leaderboard.csv")
     refs = table[table.source != "this suite"]
-    assert set(refs.architecture) == {"Dummy", "CGCNN", "ALIGNN", "coGN", "MODNet"}
+    assert set(refs.architecture) == {"Dummy", "CGCNN", "ALIGNN", "coGN", "coNGN", "MODNet", "MEGNet (kgcnn)",
+                                      "SchNet (kgcnn)"}
     assert refs["rank"].isna().all() and refs.source.str.contains("published, not run here").all()
     assert refs.set_index("architecture").mae_mean["Dummy"] == 67.2851
     md = (root / "tables" / "matbench_jdft2d_leaderboard.md").read_text()
@@ -76,8 +83,8 @@ def test_report_md_has_provenance_tables_and_figures(grid):
     text = (root / "REPORT.md").read_text()
     assert "bench report --profile quick" in text and "bench ablation --profile quick" in text
     assert runs["dataset_sha256"].iloc[0] in text and runs["version.torch"].iloc[0] in text
-    assert runs["git_commit"].iloc[0] in text and "## Overall" in text and "paired t-test" in text
-    for name in ("heatmap_scaled_error", "strip_matbench_jdft2d", "parity_matbench_jdft2d",
+    assert runs["git_commit"].iloc[0] in text and "## Overall" in text and "Nadeau–Bengio" in text
+    for name in ("heatmap_scaled_error", "heatmap_delta_vs_distance", "strip_matbench_jdft2d", "parity_matbench_jdft2d",
                  "learning_curves_matbench_jdft2d"):
         for ext in ("png", "pdf"):
             assert (root / "figures" / f"{name}.{ext}").stat().st_size > 1000
