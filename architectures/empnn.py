@@ -63,9 +63,12 @@ Departures, all deliberate:
   scale M by the invariant factor L tanh(|M|_F / L) / |M|_F instead (L = ``limit_actions``),
   which keeps the Frobenius norm below L = 0.5 and so every singular value of I + M in
   (0.5, 1.5): the action stays invertible and orientation-preserving; L = 0 disables it.
+* The Gaussian basis is exactly 0 where its exponent is below -80 (values < 2e-35, where
+  pegnn's float32 exp is 0 anyway from -104 on): CPU exp of large negative arguments, and
+  products of the subnormal floats it returns, are many times slower (measured: the
+  basis's exp took 15 % of an EMPNN training step on jdft2d without this, with subnormals
+  flushed).
 * sin of the triplet angle is sqrt(|u x w|^2 + 1e-12): finite gradients at collinear triplets.
-* The Gaussian basis is set to exactly 0 where its exponent is below -80 (values < 2e-35):
-  tails that underflow to subnormal floats make CPU matrix products many times slower.
 * Readout (our addition; pegnn has no property head): MLP([mean over atoms of h,
   I1 - 3, I2 - 3, I3 - 1]) -> out, SiLU, hidden width F, where I1, I2, I3 are the
   principal invariants of C = A^T A (the squared principal stretches of the learned
@@ -95,7 +98,7 @@ from torch_geometric.utils import scatter
 from architectures.common import NUM_ELEMENTS, aggregate, edge_lengths, graph_index, mean_pool, num_graphs
 from architectures.registry import register
 
-BASIS_FLOOR = -80.0  # exponents below this give 0: exp(-80) ~ 2e-35, and no subnormal floats
+BASIS_FLOOR = -80.0  # exponents below this give 0: exp(-80) ~ 2e-35 (see the departures)
 SIN_EPS = 1e-12  # inside sqrt(|u x w|^2 + eps)
 LIMIT_EPS = 1e-12  # inside the Frobenius norm of the step action M
 
@@ -210,20 +213,21 @@ class LatticeAction(nn.Module):
         """Mean over each crystal's triplets of sum_k w_tk op_tk: [B, 3, 3]."""
         e1, e2 = triplets
         u, w = unit.index_select(0, e1), unit.index_select(0, e2)
-        cos = (u * w).sum(dim=-1, keepdim=True)
-        sin = torch.sqrt(torch.linalg.cross(u, w).pow(2).sum(dim=-1, keepdim=True) + SIN_EPS)
+        cos = (u * w).sum(dim=-1)
+        sin = torch.sqrt(torch.linalg.cross(u, w).pow(2).sum(dim=-1) + SIN_EPS)
         w_i, w_j, w_k, w_dj, w_dk, w_cos, w_sin = self.triplet_weights.blocks()
-        hw = h @ torch.cat([w_i, w_j, w_k], dim=0).T  # [N, 3H]: each node's three roles at once
-        h_i, h_j, h_k = hw.chunk(3, dim=-1)
         basis = self.triplet_basis(dist)  # one basis for d_ij and d_ik, as FaceProj
-        first = (h_i.index_select(0, dst.index_select(0, e1)) + h_j.index_select(0, src.index_select(0, e1))
-                 + h_k.index_select(0, src.index_select(0, e2)) + (basis @ w_dj.T).index_select(0, e1)
-                 + (basis @ w_dk.T).index_select(0, e2) + cos @ w_cos.T + sin @ w_sin.T)
-        weights = self.triplet_weights(first)  # [T, 4]
-        uu, ww = u.unsqueeze(-1) * u.unsqueeze(-2), w.unsqueeze(-1) * w.unsqueeze(-2)
-        uw = u.unsqueeze(-1) * w.unsqueeze(-2)
-        ops = torch.stack([uu, ww, uw, uw.transpose(1, 2)], dim=1)  # [T, 4, 3, 3]
-        summed = (weights[:, :, None, None] * ops).sum(dim=1)
+        # The first layer's terms that depend on one edge only, per edge: as the triplet's
+        # first edge i->j (h_i, h_j, d_ij) and as its second edge i->k (h_k, d_ik).
+        as_first = (h @ w_i.T).index_select(0, dst) + (h @ w_j.T).index_select(0, src) + basis @ w_dj.T
+        as_second = (h @ w_k.T).index_select(0, src) + basis @ w_dk.T
+        first = torch.addmm(as_first.index_select(0, e1) + as_second.index_select(0, e2),
+                            torch.stack([cos, sin], dim=-1), torch.cat([w_cos, w_sin], dim=1).T)
+        wt = self.triplet_weights(first)  # [T, 4]: weights of u u^T, w w^T, u w^T, w u^T
+        # sum_k w_k op_k = u (w0 u + w2 w)^T + w (w1 w + w3 u)^T
+        right_u = wt[:, 0:1] * u + wt[:, 2:3] * w
+        right_w = wt[:, 1:2] * w + wt[:, 3:4] * u
+        summed = u.unsqueeze(-1) * right_u.unsqueeze(-2) + w.unsqueeze(-1) * right_w.unsqueeze(-2)
         return scatter(summed, edge_graph.index_select(0, e1), dim=0, dim_size=graphs, reduce="mean")
 
 

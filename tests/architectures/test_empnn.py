@@ -110,6 +110,33 @@ def test_operators_and_means_by_hand():
     torch.testing.assert_close(limited, m * 0.5 * torch.tanh(norm / 0.5) / norm, atol=1e-10, rtol=1e-8)
 
 
+def test_action_weights_by_hand_on_concatenated_inputs():
+    # pegnn's EdgeProj / FaceProj read concatenations; ours splits the first layer's weight
+    # by input block. Naively: M = mean_e w_e u u^T + mean_t sum_k w_tk op_tk (limit off).
+    model = TestEMPNN().make()
+    act = model.actions[0]
+    act.limit = 0.0
+    batch = exact_batch([distorted_pair()], "multi_edge")
+    src, dst = batch.edge_index
+    vec = edge_vectors(batch)
+    dist = vec.norm(dim=-1)
+    unit = vec / dist[:, None]
+    h = torch.randn(2, HIDDEN, dtype=torch.float64)
+    we = act.edge_weights.rest(act.edge_weights.linear(torch.cat([h[dst], h[src], act.edge_basis(dist)], dim=-1)))
+    edge_term = (we[:, :, None] * unit[:, :, None] * unit[:, None, :]).mean(dim=0)
+    e1, e2 = triplet_index(dst, 2)
+    u, w = unit[e1], unit[e2]
+    basis = act.triplet_basis(dist)
+    sin = torch.sqrt(torch.linalg.cross(u, w).pow(2).sum(-1, keepdim=True) + 1e-12)
+    x = torch.cat([h[dst[e1]], h[src[e1]], h[src[e2]], basis[e1], basis[e2], (u * w).sum(-1, keepdim=True), sin], dim=-1)
+    wt = act.triplet_weights.rest(act.triplet_weights.linear(x))
+    outer = lambda a, b: a[:, :, None] * b[:, None, :]  # noqa: E731
+    ops = torch.stack([outer(u, u), outer(w, w), outer(u, w), outer(w, u)], dim=1)
+    triplet_term = (wt[:, :, None, None] * ops).sum(dim=1).mean(dim=0)
+    got = act(h, vec, src, dst, torch.stack([e1, e2]), torch.zeros_like(dst), 1)[0]
+    torch.testing.assert_close(got, torch.eye(3, dtype=torch.float64) + edge_term + triplet_term, atol=1e-12, rtol=1e-10)
+
+
 def test_limit_keeps_every_step_invertible():
     model = TestEMPNN().make()
     for act in model.actions:
