@@ -47,7 +47,7 @@ Mechanism by mechanism:
   ``geometry.cell = rho_prime`` in ``src/models/operator/autoencoder.py``). pegnn's
   ``Denoise`` assigns ``geometry.rho`` instead, an attribute ``update_vectors`` never reads,
   so its later steps keep the input geometry; we follow the autoencoder, where the cell
-  update takes effect, as the paper describes.
+  update takes effect.
 * limit: pegnn bounds M entrywise, 0.5 tanh(M / 0.5) (``limit_actions``); see departures.
 
 Departures, all deliberate:
@@ -57,18 +57,19 @@ Departures, all deliberate:
   |r_ik| and of the angle jik). Those are ket-bra operators with invariant coefficients:
   d|A r|/dA at A = I is |r| u u^T, and the angle's is (cos(u u^T + w w^T) - u w^T - w u^T)
   / sin. The ket-bra family with learned invariant weights spans them without the 1/sin
-  singularity of collinear triplets (which pegnn's autoencoder filters out), so we use it,
-  as the paper's formulation does.
+  singularity of collinear triplets (which pegnn's autoencoder filters out), so we use
+  pegnn's ket-bra option. (The paper's own text was not available to check which family
+  its experiments used; the review-version code defaults to "grad".)
 * Limit: an entrywise tanh of M is not equivariant (tanh(R M R^T) != R tanh(M) R^T). We
   scale M by the invariant factor L tanh(|M|_F / L) / |M|_F instead (L = ``limit_actions``),
   which keeps the Frobenius norm below L = 0.5 and so every singular value of I + M in
   (0.5, 1.5): the action stays invertible and orientation-preserving; L = 0 disables it.
 * The Gaussian basis is exactly 0 where its exponent is below -80 (values < 2e-35, where
   pegnn's float32 exp is 0 anyway from -104 on): CPU exp of large negative arguments, and
-  products of the subnormal floats it returns, are many times slower (measured: the
-  basis's exp took 15 % of an EMPNN training step on jdft2d without this, with subnormals
-  flushed).
-* sin of the triplet angle is sqrt(|u x w|^2 + 1e-12): finite gradients at collinear triplets.
+  products of the subnormal floats it returns, are slow (profiled without this: the
+  basis's exp took about 15 % of a training step on jdft2d, with subnormals flushed).
+* sin of the triplet angle is sqrt(|u x w|^2 + 1e-12), not |u x w|: finite gradients at
+  collinear triplets (e.g. the +a and -a self-images of an atom).
 * Readout (our addition; pegnn has no property head): MLP([mean over atoms of h,
   I1 - 3, I2 - 3, I3 - 1]) -> out, SiLU, hidden width F, where I1, I2, I3 are the
   principal invariants of C = A^T A (the squared principal stretches of the learned
@@ -121,8 +122,9 @@ class Projection(nn.Module):
     no bias), SiLU], Linear(H, out, bias=``bias``); Xavier-normal weights.
 
     The first layer's input is a concatenation of node states and edge features; rather
-    than gathering [T, in] rows, ``first(parts)`` applies the matching column blocks of the
-    one weight to each part and sums, which is the same product.
+    than gathering [T, in] rows, callers multiply each part by its column block of the one
+    weight (``blocks()``), per node or per edge, gather and sum (the same product), and
+    pass that sum to ``forward``.
     """
 
     def __init__(self, in_dims: tuple[int, ...], hidden: int, depth: int, out_dim: int, bias: bool) -> None:
