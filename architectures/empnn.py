@@ -258,7 +258,7 @@ def strain_invariants(action: torch.Tensor) -> torch.Tensor:
 
 @register(
     "empnn",
-    defaults={"hidden": 32, "num_mpnn": 4, "num_steps": 2, "action_hidden": 32, "action_layers": 1,
+    defaults={"hidden": 32, "num_mpnn": 4, "num_steps": 2, "action_hidden": 16, "action_layers": 1,
               "cutoff": 8.0, "basis_step": 0.1, "limit_actions": 0.5},
     presets={
         # pegnn src/models/operator/utils.py Hparams: features 128, mpnn_layers 8, steps 4,
@@ -266,16 +266,19 @@ def strain_invariants(action: torch.Tensor) -> torch.Tensor:
         # FaceProj: cutoff 10 Å, step 0.1 Å (100 centres).
         "paper": {"hidden": 128, "num_mpnn": 8, "num_steps": 4, "action_hidden": 256, "action_layers": 1,
                   "cutoff": 10.0, "basis_step": 0.1, "limit_actions": 0.5},
-        # ~100k parameters (MATCHED_PARAMS): the paper's 2:1 ratio of MPNN layers to action
-        # steps, its basis step, and centres up to the suite's 8 Å graph cutoff.
-        "matched": {"hidden": 32, "num_mpnn": 4, "num_steps": 2, "action_hidden": 32, "action_layers": 1,
+        # ~100k parameters (MATCHED_PARAMS): every depth of the paper's model kept (2:1
+        # MPNN layers to action steps, one hidden layer in the action MLPs, its basis step),
+        # widths reduced, centres up to the suite's 8 Å graph cutoff. The triplet MLP runs
+        # on ~11x as many rows as there are edges and dominates the cost on CPU, hence the
+        # narrow action width (16: ~1.5x the training throughput of 32).
+        "matched": {"hidden": 32, "num_mpnn": 4, "num_steps": 2, "action_hidden": 16, "action_layers": 1,
                     "cutoff": 8.0, "basis_step": 0.1, "limit_actions": 0.5},
     },
     search_space={
         "hidden": {"type": "categorical", "choices": [32, 64, 128]},
         "num_mpnn": {"type": "int", "low": 1, "high": 4},
         "num_steps": {"type": "int", "low": 1, "high": 4},
-        "action_hidden": {"type": "categorical", "choices": [32, 64, 128]},
+        "action_hidden": {"type": "categorical", "choices": [16, 32, 64]},
     },
     family="equivariant",
 )
