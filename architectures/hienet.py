@@ -46,8 +46,9 @@ Deliberate departures:
 
 Presets: ``paper`` = ``train.yaml`` (inv_features [384, 384], num_invariant_conv 1; irreps
 384x0e -> 512x0e+128x1e+64x2e(+32x3e) x3 -> 512x0e, lmax 3; weight_nn_hidden_neurons [64, 64];
-bessel_basis_num 8; poly_cut_p_value 6). ``matched`` (= the registered defaults): l <= 2,
-narrower layers, at about 100k parameters.
+bessel_basis_num 8; poly_cut_p_value 6). ``matched`` (= the registered defaults): one 48-wide
+attention layer, then three equivariant layers (48x0e+16x1o+8x2e twice, then 48x0e) with a
+[32, 32] radial network, at about 100k parameters.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from architectures.registry import MATCHED_PARAMS, MATCHED_TOLERANCE
 from bench.graphs import build_graph
 from tests import crystals
 from tests.architectures.equivariant_mixin import EquivariantArchitectureTests
+from tests.architectures.test_e3nn_blocks import assert_check_catches_a_broken_inner_layer
 from tests.architectures.mixin import GRAPH, distorted_pair
 
 # parity=True exercises odd scalars (tanh) and both-parity irreps.
@@ -25,6 +26,9 @@ SMALL = {"scalars": 8, "vectors": 4, "tensors": 2, "lmax": 2, "parity": True, "n
 class TestNequIP(EquivariantArchitectureTests):
     architecture = "nequip"
     hparams = SMALL
+
+    def test_equivariance_check_catches_a_broken_inner_layer(self):
+        assert_check_catches_a_broken_inner_layer(self.make())
 
 
 def test_last_layer_is_scalar_only_and_first_layer_has_no_self_connection():
@@ -71,6 +75,31 @@ REF = {"num_layers": 3, "l_max": 2, "parity": True, "num_features": [8, 4, 2], "
 OURS = {"scalars": 8, "vectors": 4, "tensors": 2, "lmax": 2, "parity": True, "num_layers": 3, "type_embed_dim": 6,
         "radial_depth": 2, "radial_width": 8, "num_basis": 8, "avg_neighbors": 7.5, "cutoff": GRAPH["cutoff"]}
 TYPES = ["Na", "Cl"]
+
+
+@pytest.fixture
+def isolated_global_state():
+    """nequip's set_global_state() changes process-wide state (default dtype float64, seeds, environment,
+    e3nn and TorchScript settings); restore all of it so that later tests run as if it never happened."""
+    import os
+    import random
+
+    import e3nn
+    import numpy as np
+
+    dtype, rng, np_rng, py_rng = torch.get_default_dtype(), torch.get_rng_state(), np.random.get_state(), random.getstate()
+    env, e3nn_defaults = dict(os.environ), e3nn.get_optimization_defaults()
+    fusion = torch._C._jit_set_fusion_strategy([("STATIC", 2), ("DYNAMIC", 10)])
+    torch._C._jit_set_fusion_strategy(fusion)
+    yield
+    torch.set_default_dtype(dtype)
+    torch.set_rng_state(rng)
+    np.random.set_state(np_rng)
+    random.setstate(py_rng)
+    os.environ.clear()
+    os.environ.update(env)
+    e3nn.set_optimization_defaults(**e3nn_defaults)
+    torch._C._jit_set_fusion_strategy(fusion)
 
 
 def _reference_model(bessel_trainable: bool):
@@ -136,7 +165,7 @@ def _reference_input(data) -> dict:
 
 
 @pytest.mark.parametrize("bessel_trainable", [False, True])
-def test_equals_the_reference_implementation_weight_for_weight(bessel_trainable):
+def test_equals_the_reference_implementation_weight_for_weight(bessel_trainable, isolated_global_state):
     ref = _reference_model(bessel_trainable).eval()
     torch.manual_seed(0)
     ours = architectures.create("nequip", bessel_trainable=bessel_trainable, **OURS).double().eval()
@@ -151,3 +180,7 @@ def test_equals_the_reference_implementation_weight_for_weight(bessel_trainable)
     # ours averages what NequIP sums (intensive targets)
     torch.testing.assert_close(ours(batch) * torch.bincount(batch.batch).unsqueeze(-1).double(),
                                expected["total_energy"].view(-1, 1), atol=1e-10, rtol=1e-10)
+
+
+def test_reference_comparison_leaves_the_default_dtype_alone():
+    assert torch.get_default_dtype() == torch.float32  # runs after the comparison in file order
