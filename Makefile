@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '$(TORCH_SPEC)'
-	$(PY) -m pip install --quiet -e '.[dev,cluster]'
-	$(PY) -m pip install --quiet --no-deps matbench==0.6
+	$(PY) -m pip install --quiet -e '.[dev,cluster,fidelity]'
+	$(PY) -m pip install --quiet --no-deps matbench==0.6 schnetpack==2.1.1
 	touch $(STAMP)
 
 test: install
