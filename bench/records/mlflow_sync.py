@@ -131,7 +131,8 @@ def record_from_run(tracker: Tracker, run) -> dict:
     logged = json.loads(_artifact(tracker, run_id, "config.json"))
     effective = logged.pop("effective", None)
     tuned_params = logged.pop("tuned_params", None)
-    preds = pd.read_csv(io.StringIO(_artifact(tracker, run_id, "predictions.csv")), dtype={"id": str})
+    preds = pd.read_csv(io.StringIO(_artifact(tracker, run_id, "predictions.csv")), dtype={"id": str},
+                        float_precision="round_trip")  # the exact floats that were logged
     history = {name: [m.value for m in sorted(tracker.client.get_metric_history(run_id, name), key=lambda m: m.step)]
                for name in ("train_loss", "val_score", "lr")}
     history = {k: v for k, v in history.items() if v}

@@ -37,6 +37,7 @@ def frame_row(record: dict) -> dict:
     row["stopped_early"] = record.get("stopped_early")
     row["finished_at"] = record.get("finished_at", "")
     row["run_id"] = record["cell_key"]
+    row["mlflow_run_id"] = record.get("mlflow_run_id", "")
     return row
 
 

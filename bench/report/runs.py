@@ -73,7 +73,7 @@ def read_predictions(source, run_id: str) -> pd.DataFrame:
         return source.predictions(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         path = source.download_artifacts(run_id, "predictions.csv", tmp)
-        return pd.read_csv(Path(path), dtype={"id": str})
+        return pd.read_csv(Path(path), dtype={"id": str}, float_precision="round_trip")
 
 
 def epoch_history(source, run_id: str, keys: tuple[str, ...] = ("train_loss", "val_score")) -> pd.DataFrame:
