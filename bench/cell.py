@@ -122,6 +122,9 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
     device = resolve_device(cfg.train.device)
     tags = _base_tags(cell, data, cfg, config_hash, key)
     tags["kind"] = "cell"
+    tags["threads"] = threads
+    if cfg.arch_preset is not None:
+        tags["preset"] = cfg.arch_preset
     tags.update({"worker_host": socket.gethostname(), "worker_pid": os.getpid()})
     tuning = None
     if tuned is not None:
@@ -165,7 +168,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
                      "epochs_run": len(result.history), "train_structures_per_s": result.structures_per_second,
                      "n_train": len(train_idx), "n_val": len(val_idx)}
         device_label = device_name(device)  # after fit: it names the threads the cell trained with
-        log.set_tags({"device": device_label})
+        log.set_tags({"device": device_label, "stopped_early": bool(result and result.stopped_early)})
         metrics = {f"test_{k}": v for k, v in evaluate(data.problem_type, y_test, y_pred).items()}
         metrics.update(_record_matbench(data, cell.fold, y_pred))
         metrics.update(extra)

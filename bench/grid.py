@@ -54,6 +54,19 @@ def sync_records(cfg: GridConfig, tracker: Tracker, records: RecordStore, storag
     return len(import_records(tracker, wanted, ClaimStore(storage)))
 
 
+def _unfinished_graph_sets(cfg: GridConfig, tracker: Tracker) -> list[tuple[str, str]]:
+    """(task, variant) pairs with a model cell that is not finished: only their graphs are needed."""
+    from bench.records.mlflow_sync import finished_keys
+
+    done = finished_keys(tracker)
+    out = []
+    for task in cfg.tasks:
+        sha = load_task(task, cfg).sha256
+        out += [(task, v) for v in cfg.variants
+                if any(cell_identity(c, cfg, sha)[2] not in done for c in model_cells(cfg, task, v))]
+    return out
+
+
 def run_grid(cfg: GridConfig, tracking_uri: str | None = None, progress: bool = True,
              storage: str | None = None, results_dir: Path | None = None) -> list[CellOutcome]:
     """Run every unfinished cell of ``cfg`` through its executor; finished ones are skipped (resume).
@@ -72,11 +85,10 @@ def run_grid(cfg: GridConfig, tracking_uri: str | None = None, progress: bool = 
     if imported and progress:
         tqdm.write(f"imported {imported} recorded cell(s) from {records.root.name}/ into MLflow")
     units = grid_units(cfg)
-    for task in cfg.tasks:  # build the base graphs once, before workers start
+    for task, variant in _unfinished_graph_sets(cfg, tracker):  # built once, before workers start
         data = load_task(task, cfg)
-        for variant in cfg.variants:
-            build_task_graphs(data.structures, data.ids, variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
-                              data.sha256, progress=progress)
+        build_task_graphs(data.structures, data.ids, variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
+                          data.sha256, progress=progress)
     outcomes: list[CellOutcome] = []
     failed: list[str] = []
     with _results_env(root), tqdm(total=sum(len(u.seeds) for u in units), desc=f"grid {cfg.experiment}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
 import json
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench.records.store import SCHEMA
 from bench.tracking import TAG_PREFIX, RunLogger, Tracker
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per artifact otherwise
 
 
 def record_tags(record: dict) -> dict[str, str]:
@@ -37,6 +39,7 @@ def record_tags(record: dict) -> dict[str, str]:
                                     "dataset_sha256", "data_verification", "git_commit", "problem_type", "device")}
     tags["unverified_data"] = record["data_verification"] == "UNVERIFIED"
     tags["kind"] = "cell"
+    tags.update({k: record[k] for k in ("threads", "stopped_early", "preset") if record.get(k) is not None})
     tags.update({f"version.{k}": v for k, v in record.get("versions", {}).items()})
     tuning = record.get("tuning") or {}
     if tuning:
@@ -149,9 +152,11 @@ def record_from_run(tracker: Tracker, run) -> dict:
         "dataset_sha256": tags["dataset_sha256"], "data_verification": tags.get("data_verification", ""),
         "problem_type": tags.get("problem_type", ""), "git_commit": tags.get("git_commit", ""),
         "versions": {k[len("version."):]: v for k, v in tags.items() if k.startswith("version.")},
-        "device": tags.get("device", ""), "threads": logged.get("threads"), "preset": logged.get("preset"),
-        "history": history, "epochs_run": epochs,
-        "stopped_early": bool(budget and epochs and epochs < budget),
+        "device": tags.get("device", ""), "threads": int(tags["threads"]) if "threads" in tags else logged.get("threads"),
+        "preset": tags.get("preset", logged.get("preset")), "history": history, "epochs_run": epochs,
+        # runs from before the tag: patience ended a run that stopped short of its budget
+        "stopped_early": tags["stopped_early"] == "True" if "stopped_early" in tags else
+        bool(budget and epochs and epochs < budget),
         "best_epoch": int(metrics["best_epoch"]) if "best_epoch" in metrics else None,
         "n_params": int(metrics["n_params"]) if "n_params" in metrics else None,
         "wall_time_s": metrics.get("wall_time_s"), "metrics": metrics,
