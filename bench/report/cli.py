@@ -44,6 +44,8 @@ def cmd_report(args: argparse.Namespace) -> None:
                           method=args.test, figures=not args.no_figures, allow_partial=args.allow_partial)
     for task, table in report.tables.items():
         print(f"{task}: {len(table)} leaderboard rows")
+    if report.missing:
+        print(f"INCOMPLETE: {len(report.missing)} cells of the grid have no run record (listed in the report)")
     print(f"wrote {report.path} ({len(report.files)} files)")
 
 

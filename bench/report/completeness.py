@@ -2,7 +2,7 @@
 with a partial one unless asked (``--allow-partial``).
 
 ``REPORT.md`` states its coverage on one line (:func:`coverage_line`); a report whose line
-says ``(complete)`` is *complete*. Writing a report or the tables of a grid with missing
+says ``(complete)``, or an older one without such a line, is *complete*. Writing a report or the tables of a grid with missing
 cells over a complete report raises :class:`PartialGridError`, so an interrupted or
 narrowed grid (``--folds 0``) never silently replaces committed results.
 """
@@ -28,12 +28,15 @@ def coverage_line(grid: GridRecords) -> str:
 
 
 def committed_complete(root: Path) -> bool:
-    """True when ``root/REPORT.md`` exists and says it covers its whole grid."""
+    """True when ``root/REPORT.md`` exists and does not say it is incomplete.
+
+    A report without a coverage line (written before reports stated one) counts as complete:
+    when in doubt, an existing report is protected."""
     path = Path(root) / REPORT_NAME
     if not path.is_file():
         return False
-    return any(line.startswith("- cells: ") and line.rstrip().endswith(COMPLETE)
-               for line in path.read_text(encoding="utf-8").splitlines())
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("- cells: ")]
+    return all(line.rstrip().endswith(COMPLETE) for line in lines)
 
 
 def check_overwrite(root: Path, grid: GridRecords, allow_partial: bool) -> None:

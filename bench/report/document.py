@@ -34,6 +34,7 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    missing: list = field(default_factory=list)  # cells of the grid without a record
 
 
 def _distinct(frame: pd.DataFrame, col: str) -> str:
@@ -104,7 +105,7 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
     check_overwrite(root, grid, allow_partial)
     fig_dir, table_dir = root / "figures", root / TABLES_DIR
     frame, source = grid.frame, grid.records
-    report = Report(root / "REPORT.md", frame)
+    report = Report(root / "REPORT.md", frame, missing=list(grid.missing))
     specs = {t: tasks.get_task(t) for t in cfg.tasks}
     ptypes = {t: s.problem_type for t, s in specs.items()}
     doc = [f"# Report of grid `{cfg.experiment}`", "",

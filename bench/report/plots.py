@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from bench.cell import DUMMY  # noqa: E402
+from bench.cells import DUMMY  # noqa: E402
 from bench.metrics import PRIMARY_METRIC, REGRESSION  # noqa: E402
 from bench.report.runs import epoch_history, read_predictions  # noqa: E402
 
