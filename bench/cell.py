@@ -167,7 +167,8 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
             extra = {"n_params": result.n_params, "best_epoch": result.best_epoch, "best_val_score": result.best_val,
                      "epochs_run": len(result.history), "train_structures_per_s": result.structures_per_second,
                      "n_train": len(train_idx), "n_val": len(val_idx)}
-        device_label = device_name(device)  # after fit: it names the threads the cell trained with
+        # after fit: it names the threads the cell trained with; a dummy cell runs no model
+        device_label = device_name(device) if cell.architecture != DUMMY else "none"
         log.set_tags({"device": device_label, "stopped_early": bool(result and result.stopped_early)})
         metrics = {f"test_{k}": v for k, v in evaluate(data.problem_type, y_test, y_pred).items()}
         metrics.update(_record_matbench(data, cell.fold, y_pred))

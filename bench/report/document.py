@@ -48,8 +48,8 @@ def provenance_lines(grid: GridRecords, cfg, command: str, rerun: str) -> list[s
     frame = grid.frame
     lines = ["## How this report was made", "",
              f"- report command: `{command}`", f"- runs produced by: `{rerun}` (finished cells are reused)",
-             f"- run records: `{cfg.experiment}/{RUNS_DIR}/` beside this file (one JSON line per cell; "
-             f"the MLflow experiment `{cfg.experiment}` is the live copy)",
+             f"- run records: `{RUNS_DIR}/` beside this file (one JSON line per cell, the source of every number "
+             f"here; the MLflow experiment `{cfg.experiment}` is the live copy)",
              coverage_line(grid),
              f"- git commit(s): {_distinct(frame, 'git_commit')}", f"- config hash(es): {_distinct(frame, 'config_hash')}",
              f"- device(s): {_distinct(frame, 'device')}", f"- code fingerprint(s) (architecture: fingerprint, "
