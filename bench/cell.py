@@ -1,8 +1,9 @@
-"""One cell = (task, fold, architecture, variant, seed): train, test once, log one MLflow run.
+"""Run one cell = (task, fold, architecture, variant, seed): train, test once, log one MLflow
+run and append its run record (:mod:`bench.records`).
 
-A cell is identified by a key that hashes everything that can change its result
-(dataset sha256, fold, seed, variant, graph settings, resolved hyperparameters,
-training budget); a finished run with that key is never recomputed.
+A cell is identified by a key that hashes everything that can change its result (see
+:mod:`bench.cells`); a cell with a FINISHED run or a record under that key is never
+recomputed (a record the MLflow store lacks is imported into it instead).
 """
 from __future__ import annotations
 
@@ -18,27 +19,15 @@ import pandas as pd
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from bench.config import GridConfig, stable_hash
+from bench.cells import (DUMMY, NO_VARIANT, Cell, cell_identity, cell_key, cell_settings,  # noqa: F401 (re-exported)
+                         effective_threads)
+from bench.config import GridConfig
 from bench.metrics import dummy_predictions, evaluate
 from bench.provenance import device_name, git_commit, package_versions
+from bench.records import RecordStore, new_record
 from bench.tracking import Tracker
 from bench.training import fit, predict, resolve_device, split_train_val
-from bench.tuning import apply_params, budget_params, tune_budget
-
-DUMMY = "dummy"
-NO_VARIANT = "none"
-
-
-@dataclass(frozen=True)
-class Cell:
-    task: str
-    fold: int
-    architecture: str
-    variant: str
-    seed: int
-
-    def label(self) -> str:
-        return f"{self.task}|{self.architecture}|{self.variant}|fold{self.fold}|seed{self.seed}"
+from bench.tuning import apply_params, budget_params
 
 
 @dataclass
@@ -48,31 +37,7 @@ class CellOutcome:
     run_id: str
     skipped: bool = False
     extra: dict = field(default_factory=dict)
-
-
-def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
-    """Everything besides data, fold and seed that determines a cell's result."""
-    if cell.architecture == DUMMY:
-        return {"architecture": DUMMY}
-    settings = {
-        "architecture": cell.architecture,
-        "variant": cell.variant,
-        "hparams": cfg.model_hparams(cell.architecture),
-        "graph": cfg.graph.model_dump(),
-        "train": cfg.train.model_dump(exclude={"device", "num_threads"}),
-    }
-    if cfg.arch_preset is not None:
-        settings["preset"] = cfg.arch_preset
-    if cfg.tune.enabled:
-        # a tuned cell is keyed by its starting point and budget (search space included):
-        # known before its study runs, so resume and `bench status` work at any time
-        settings["tune"] = tune_budget(cell.architecture, cfg)
-    return settings
-
-
-def cell_key(cell: Cell, dataset_sha256: str, config_hash: str) -> str:
-    return stable_hash({"task": cell.task, "data": dataset_sha256, "fold": cell.fold, "seed": cell.seed,
-                        "config": config_hash}, length=24)
+    record: dict | None = None  # the run record written (None when skipped)
 
 
 def _base_tags(cell: Cell, data, cfg: GridConfig, config_hash: str, key: str) -> dict:
@@ -108,47 +73,69 @@ def _record_matbench(data, fold: int, y_pred: np.ndarray) -> dict[str, float]:
     return {f"matbench_{k}": float(v) for k, v in scores.items()}
 
 
-def cell_identity(cell: Cell, cfg: GridConfig, dataset_sha256: str) -> tuple[dict, str, str]:
-    """(settings, config hash, cell key) of ``cell`` under ``cfg``."""
-    settings = cell_settings(cell, cfg)
-    config_hash = stable_hash(settings)
-    return settings, config_hash, cell_key(cell, dataset_sha256, config_hash)
+def _skip_if_finished(cell: Cell, key: str, tracker: Tracker, records: RecordStore) -> CellOutcome | None:
+    """The outcome of an already finished cell: its FINISHED MLflow run, else its record
+    (imported into MLflow so the UI and later look-ups see it); None when it must run."""
+    from bench.records.mlflow_sync import ensure_recorded, import_record
+
+    done = tracker.finished_run(key)
+    if done is not None:
+        ensure_recorded(tracker, done, records)  # finished where this results folder did not see it
+        return CellOutcome(cell, dict(done.data.metrics), done.info.run_id, skipped=True)
+    record = records.find(cell.task, cell.architecture, key)
+    if record is None:
+        return None
+
+    run_id = import_record(tracker, record)
+    return CellOutcome(cell, dict(record["metrics"]), run_id, skipped=True, extra={"from_record": True})
 
 
 def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, tracker: Tracker,
-             progress: bool = True, tuned=None, parent_run_id: str | None = None) -> CellOutcome:
-    """Run (or skip, when already finished) one cell and log it to ``tracker``.
+             progress: bool = True, tuned=None, parent_run_id: str | None = None,
+             records: RecordStore | None = None) -> CellOutcome:
+    """Run (or skip, when already finished) one cell, log it to ``tracker`` and append its record.
 
     ``tuned`` (a :class:`bench.tuning.StudyResult`) gives the parameters found by the fold's
     study; the cell then trains with them on the whole training fold (``graphs`` must be
-    built with the tuned cutoff and cap), while its key stays that of ``cfg``.
+    built with the tuned cutoff and cap), while its key stays that of ``cfg``. ``records``
+    defaults to the experiment's store under ``$BENCH_RESULTS`` or ``results/``. The record is
+    written before the MLflow run ends FINISHED: a cell MLflow calls finished always has one.
     """
+    records = records or RecordStore.for_experiment(cfg.experiment)
     settings, config_hash, key = cell_identity(cell, cfg, data.sha256)
-    done = tracker.finished_run(key)
-    if done is not None:
-        return CellOutcome(cell, dict(done.data.metrics), done.info.run_id, skipped=True)
-    logged_settings = settings
+    skipped = _skip_if_finished(cell, key, tracker, records)
+    if skipped is not None:
+        return skipped
+    keyed, logged_settings, effective = settings, settings, None
+    threads = effective_threads(cfg)
     if tuned is not None:
         cfg = apply_params(cfg, cell.architecture, tuned.params)
         effective = cell_settings(cell, cfg.model_copy(update={"tune": type(cfg.tune)()}))
         logged_settings = {**settings, "tuned_params": tuned.params, "effective": effective}
         settings = effective
+    # the cell trains with the thread count its key names (see bench.cells.effective_threads)
+    train_cfg = cfg.train.model_copy(update={"num_threads": threads})
 
     fold = data.folds[cell.fold]
     test_ids = [data.ids[i] for i in fold.test]
     y_test = data.targets[fold.test]
     device = resolve_device(cfg.train.device)
     tags = _base_tags(cell, data, cfg, config_hash, key)
-    tags["device"] = device_name(device)
     tags["kind"] = "cell"
+    tags["threads"] = threads
+    if cfg.arch_preset is not None:
+        tags["preset"] = cfg.arch_preset
     tags.update({"worker_host": socket.gethostname(), "worker_pid": os.getpid()})
+    tuning = None
     if tuned is not None:
         tags.update({"optuna_study": tuned.study_name, "optuna_trial": tuned.best_trial})
+        tuning = {"study": tuned.study_name, "trial": tuned.best_trial, "params": tuned.params,
+                  "n_complete": tuned.n_complete, "n_pruned": tuned.n_pruned, "best_inner_val_score": tuned.best_value}
     params = {"architecture": cell.architecture, "variant": cell.variant, "fold": cell.fold, "seed": cell.seed,
               "n_train_fold": len(fold.train), "n_test": len(fold.test)}
     if cell.architecture != DUMMY:
         params.update({f"hp.{k}": v for k, v in settings["hparams"].items()})
-        params.update({f"train.{k}": v for k, v in cfg.train.model_dump().items()})
+        params.update({f"train.{k}": v for k, v in train_cfg.model_dump().items()})
         params.update({"cutoff": cfg.graph.cutoff, "max_neighbors": cfg.graph.max_neighbors})
         params.update(budget_params(cfg))
         if tuned is not None:
@@ -156,7 +143,8 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
                            "tune.best_inner_val_score": tuned.best_value})
 
     start = time.perf_counter()
-    with tracker.run(cell.label(), tags, params, parent_run_id) as log:
+    result = None
+    with tracker.run(cell.run_name(), tags, params, parent_run_id) as log:
         log.log_dict(logged_settings, "config.json")
         if cell.architecture == DUMMY:
             y_pred = dummy_predictions(data.problem_type, data.targets[fold.train], len(fold.test))
@@ -170,7 +158,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
                 cell.architecture, settings["hparams"],
                 [graphs[i] for i in train_idx], data.targets[train_idx],
                 [graphs[i] for i in val_idx], data.targets[val_idx],
-                data.problem_type, cfg.train, cell.seed,
+                data.problem_type, train_cfg, cell.seed,
                 on_epoch=lambda epoch, m: log.log_metrics(m, step=epoch),
                 progress=progress, desc=cell.label(),
             )
@@ -179,14 +167,25 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
             extra = {"n_params": result.n_params, "best_epoch": result.best_epoch, "best_val_score": result.best_val,
                      "epochs_run": len(result.history), "train_structures_per_s": result.structures_per_second,
                      "n_train": len(train_idx), "n_val": len(val_idx)}
+        # after fit: it names the threads the cell trained with; a dummy cell runs no model
+        device_label = device_name(device) if cell.architecture != DUMMY else "none"
+        log.set_tags({"device": device_label, "stopped_early": bool(result and result.stopped_early)})
         metrics = {f"test_{k}": v for k, v in evaluate(data.problem_type, y_test, y_pred).items()}
         metrics.update(_record_matbench(data, cell.fold, y_pred))
         metrics.update(extra)
         metrics["wall_time_s"] = time.perf_counter() - start
         log.log_text(_predictions_csv(test_ids, y_test, y_pred), "predictions.csv")
         log.log_metrics(metrics)
+        record = new_record(
+            cell=cell, cell_key=key, config_hash=config_hash, settings=keyed,
+            data=data, metrics=metrics, ids=test_ids, y_true=y_test, y_pred=y_pred, device=device_label,
+            threads=threads, git_commit=git_commit(), versions=package_versions(), wall_time_s=metrics["wall_time_s"],
+            history=result.history if result else None, stopped_early=bool(result and result.stopped_early),
+            best_epoch=result.best_epoch if result else None, n_params=result.n_params if result else None,
+            preset=cfg.arch_preset, effective=effective, tuning=tuning, mlflow_run_id=log.run_id)
+        records.append(record)
         run_id = log.run_id
-    return CellOutcome(cell, metrics, run_id)
+    return CellOutcome(cell, metrics, run_id, record=record)
 
 
 def summary_line(outcome: CellOutcome, unit: str = "") -> str:

@@ -108,21 +108,24 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_ablation(args: argparse.Namespace) -> None:
-    from bench.grid import grid_tables, run_grid
+    from bench.grid import run_grid
+    from bench.report.grid_tables import grid_tables
 
     cfg = _config_from_args(args)
     try:
-        run_grid(cfg, args.tracking_uri, progress=not args.no_progress, storage=args.storage)
+        run_grid(cfg, args.tracking_uri, progress=not args.no_progress, storage=args.storage,
+                 results_dir=args.results_dir)
     finally:
-        _print_tables(grid_tables(cfg, args.tracking_uri, args.results_dir))
+        _print_tables(grid_tables(cfg, args.results_dir, args.allow_partial))
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from bench.status import format_status, grid_status
+    from bench.status import format_status, grid_status, status_json
 
     cfg = _config_from_args(args)
     storage = args.storage or defaults.optuna_storage(args.tracking_uri)
-    print(format_status(grid_status(cfg, args.tracking_uri, storage)))
+    frame = grid_status(cfg, args.tracking_uri, storage, args.results_dir)
+    print(status_json(frame) if args.json else format_status(frame))
 
 
 def cmd_perf(args: argparse.Namespace) -> None:
@@ -137,9 +140,9 @@ def cmd_perf(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    from bench.grid import grid_tables
+    from bench.report.grid_tables import grid_tables
 
-    _print_tables(grid_tables(_config_from_args(args), args.tracking_uri, args.results_dir))
+    _print_tables(grid_tables(_config_from_args(args), args.results_dir, args.allow_partial))
 
 
 def _print_tables(tables) -> None:
@@ -168,11 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     for name, func, helptext in (("ablation", cmd_ablation, "run a grid of cells (resumes) and write its tables"),
-                                 ("table", cmd_table, "write the tables of a grid from MLflow without running"),
+                                 ("table", cmd_table, "write the tables of a grid from its run records without running"),
                                  ("status", cmd_status, "show the grid's cells as done / running / failed / pending")):
         p = sub.add_parser(name, help=helptext)
         _grid_options(p, default_profile="quick")
-        p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
+        p.add_argument("--results-dir", type=Path, default=None,
+                       help="default: results/ (run records in <dir>/<experiment>/runs/)")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="one JSON document: every cell and the summary")
+        else:
+            p.add_argument("--allow-partial", action="store_true",
+                           help="write the tables of a grid with missing cells over a complete report")
         p.set_defaults(func=func)
     p = sub.add_parser("perf", help="training/prediction throughput and peak memory per architecture")
     p.add_argument("--architectures", default="all", help="comma-separated names or 'all'")

@@ -43,15 +43,14 @@ def _work(unit, cfg: GridConfig, tracking_uri: str | None, storage: str, threads
           modules: list[str] | None = None):
     if threads is not None:
         _init_worker(threads, modules or [])
-    from bench.grid import run_unit
+    from bench.unit import run_unit
 
     return run_unit(unit, cfg, tracking_uri, storage, progress=False)
 
 
 def pending_units(units: list, cfg: GridConfig, tracking_uri: str | None) -> list:
     """Units with at least one unfinished cell (a cheap look-up in MLflow, no training)."""
-    from bench.cell import cell_identity
-    from bench.grid import load_task
+    from bench.cells import cell_identity, load_task
     from bench.tracking import Tracker
 
     tracker = Tracker(cfg.experiment, tracking_uri)
@@ -67,7 +66,8 @@ def pending_units(units: list, cfg: GridConfig, tracking_uri: str | None) -> lis
 def run_units(units: list, cfg: GridConfig, tracking_uri: str | None, storage: str,
               progress: bool = True) -> Iterator[tuple[object, object]]:
     """Yield ``(unit, outcomes or the exception it raised)`` as units finish, in any order."""
-    from bench.grid import DUMMY, run_unit
+    from bench.cells import DUMMY
+    from bench.unit import run_unit
 
     for unit in units:  # instant: training-fold means
         if unit.architecture == DUMMY:

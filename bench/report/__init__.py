@@ -1,5 +1,6 @@
-"""Reports from MLflow runs: leaderboard tables, paired statistics, plots, REPORT.md, Matbench export.
+"""Reports from run records: leaderboard tables, paired statistics, plots, REPORT.md, Matbench export.
 
-Everything here reads MLflow runs (never ad-hoc files); :func:`bench.report.runs.is_cell_run`
-is the one rule that says which runs are final cells.
+Everything here reads the committed run records of a grid (:mod:`bench.records`), selected by
+cell key in :func:`bench.report.runs.grid_records`, and never imports the runner, so a fresh
+clone regenerates every report file byte for byte without an MLflow store.
 """

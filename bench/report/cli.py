@@ -1,6 +1,6 @@
 """``bench report`` and ``bench export-matbench``: added to the main CLI by :func:`add_report_commands`.
 
-    bench report --profile quick [--tasks ...] [--test wilcoxon] [--no-figures]
+    bench report --profile quick [--tasks ...] [--test wilcoxon] [--no-figures] [--allow-partial]
     bench export-matbench --profile quick --architecture cgcnn --variant lattice [--seed 0] [--name NAME]
     bench export-matbench --profile quick --select-by-validation
 """
@@ -14,8 +14,8 @@ from bench import defaults
 
 # grid options shared with `bench ablation`, in the order they are echoed in commands
 _ECHO = (("profile", "--profile"), ("tasks", "--tasks"), ("architectures", "--architectures"),
-         ("variants", "--variants"), ("folds", "--folds"), ("seeds", "--seeds"), ("experiment", "--experiment"),
-         ("tracking_uri", "--tracking-uri"))
+         ("variants", "--variants"), ("folds", "--folds"), ("seeds", "--seeds"), ("experiment", "--experiment"))
+# not echoed: --tracking-uri and --results-dir name places on one machine, and REPORT.md is committed
 
 
 def grid_command(args: argparse.Namespace, command: str) -> str:
@@ -40,10 +40,12 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     cfg = _config_from_args(args)
     command = grid_command(args, "report") + (f" --test {args.test}" if args.test != "ttest" else "")
-    report = build_report(cfg, args.tracking_uri, args.results_dir, command=command,
-                          rerun=grid_command(args, "ablation"), method=args.test, figures=not args.no_figures)
+    report = build_report(cfg, args.results_dir, command=command, rerun=grid_command(args, "ablation"),
+                          method=args.test, figures=not args.no_figures, allow_partial=args.allow_partial)
     for task, table in report.tables.items():
         print(f"{task}: {len(table)} leaderboard rows")
+    if report.missing:
+        print(f"INCOMPLETE: {len(report.missing)} cells of the grid have no run record (listed in the report)")
     print(f"wrote {report.path} ({len(report.files)} files)")
 
 
@@ -63,7 +65,7 @@ def _select_by_validation(cfg, args: argparse.Namespace) -> tuple[str, str, str]
     seed = cfg.seeds[0] if args.seed is None else args.seed
     pairs = [(a, v) for a in ([args.architecture] if args.architecture else cfg.architectures)
              for v in ([args.variant] if args.variant else cfg.variants)]
-    ranking = validation_ranking(grid_frame(cfg, args.tracking_uri), list(cfg.tasks), seed, pairs)
+    ranking = validation_ranking(grid_frame(cfg, args.results_dir), list(cfg.tasks), seed, pairs)
     print("Ranked by validation score only (mean over folds, rank per task, then mean rank):")
     print(ranking.head(10).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     best = ranking.iloc[0]
@@ -87,7 +89,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         architecture = _only(cfg.architectures, "architecture", args.architecture)
         variant = _only(cfg.variants, "variant", args.variant)
     out = args.out or Path(args.results_dir or defaults.RESULTS_DIR) / cfg.experiment / EXPORT_DIR
-    path = export_matbench(cfg, architecture, variant, out, args.tracking_uri, seed=args.seed, name=args.name,
+    path = export_matbench(cfg, architecture, variant, out, args.results_dir, seed=args.seed, name=args.name,
                            authors=args.authors, notes=notes)
     print(f"wrote Matbench submission {path}")
 
@@ -96,18 +98,21 @@ def add_report_commands(subparsers) -> None:
     """Add ``report`` and ``export-matbench`` to the ``bench`` CLI's subparsers."""
     from bench.cli import _grid_options
 
-    p = subparsers.add_parser("report", help="write REPORT.md, tables, statistics and figures of a grid from MLflow")
+    p = subparsers.add_parser("report", help="write REPORT.md, tables, statistics and figures of a grid from its "
+                                             "run records")
     _grid_options(p, default_profile="quick")
     p.add_argument("--results-dir", type=Path, default=None, help="default: results/ (report in <dir>/<experiment>/)")
     p.add_argument("--test", choices=["ttest", "wilcoxon"], default="ttest",
                    help="paired test of each variant against distance over folds (default: Nadeau-Bengio corrected "
                         "t-test; wilcoxon: signed-rank test, NOT corrected for overlapping training folds)")
     p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="write a report of a grid with missing cells over a complete report (it lists them)")
     p.set_defaults(func=cmd_report)
 
     p = subparsers.add_parser("export-matbench", help="write a Matbench v0.1 submission of one architecture/variant")
     _grid_options(p, default_profile="quick")
-    p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
+    p.add_argument("--results-dir", type=Path, default=None, help="default: results/ (run records read from there)")
     p.add_argument("--architecture", help="architecture to export (default: the grid's only one)")
     p.add_argument("--variant", help="edge variant to export (default: the grid's only one)")
     p.add_argument("--seed", type=int, default=None, help="seed whose cells are exported (default: the grid's first)")

@@ -1,4 +1,10 @@
-"""``REPORT.md`` of a grid: tables, statistics and figures with the provenance that produced them."""
+"""``REPORT.md`` of a grid: tables, statistics and figures with the provenance that produced them.
+
+Read from the grid's run records only (:func:`bench.report.runs.grid_records`), so the
+committed files regenerate byte for byte on a fresh clone; nothing in them names a path of
+the machine that wrote them. A grid with missing cells says so (coverage line, ``Missing
+cells``, incomplete rows) and never overwrites a complete report unless ``allow_partial``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from bench import defaults
+from bench.records import RUNS_DIR, results_root
 from bench.metrics import REGRESSION
 from bench.report import plots
 from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
-from bench.report.runs import grid_frame
+from bench.report.completeness import check_overwrite, coverage_line, incomplete_note, missing_markdown
+from bench.report.runs import GridRecords, grid_records
 from bench.report.tables import TABLES_DIR, overall_markdown, overall_table, paired_markdown, task_tables, to_markdown
 
 EXPORT_DIR = "matbench"  # results/<experiment>/matbench/matbench_v0.1_<name>/
@@ -27,6 +34,7 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    missing: list = field(default_factory=list)  # cells of the grid without a record
 
 
 def _distinct(frame: pd.DataFrame, col: str) -> str:
@@ -36,12 +44,16 @@ def _distinct(frame: pd.DataFrame, col: str) -> str:
     return ", ".join(f"`{v}`" for v in values) or "–"
 
 
-def provenance_lines(frame: pd.DataFrame, cfg, command: str, rerun: str, tracking_uri: str) -> list[str]:
+def provenance_lines(grid: GridRecords, cfg, command: str, rerun: str) -> list[str]:
+    frame = grid.frame
     lines = ["## How this report was made", "",
              f"- report command: `{command}`", f"- runs produced by: `{rerun}` (finished cells are reused)",
-             f"- MLflow experiment `{cfg.experiment}` at `{tracking_uri}`; {len(frame)} finished cell runs",
+             f"- run records: `{RUNS_DIR}/` beside this file (one JSON line per cell, the source of every number "
+             f"here; the MLflow experiment `{cfg.experiment}` is the live copy)",
+             coverage_line(grid),
              f"- git commit(s): {_distinct(frame, 'git_commit')}", f"- config hash(es): {_distinct(frame, 'config_hash')}",
-             f"- device(s): {_distinct(frame, 'device')}", "", "| package | version(s) |", "|---|---|"]
+             f"- device(s): {_distinct(frame, 'device')}", f"- code fingerprint(s) (architecture: fingerprint, "
+             f"graph code, training code): {_code(grid)}", "", "| package | version(s) |", "|---|---|"]
     for col in sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("version.")):
         lines.append(f"| {col.removeprefix('version.')} | {_distinct(frame, col)} |")
     lines += ["", "| task | dataset sha256 | verification |", "|---|---|---|"]
@@ -52,29 +64,39 @@ def provenance_lines(frame: pd.DataFrame, cfg, command: str, rerun: str, trackin
     return lines
 
 
+def _code(grid: GridRecords) -> str:
+    seen = sorted({(r["architecture"], c.get("architecture", "–"), c.get("graphs", "–"), c.get("training", "–"))
+                   for r in grid.records.records.values() for c in [r.get("settings", {}).get("code", {})]
+                   if r["architecture"] != "dummy"})
+    return ", ".join(f"{a}: `{f}` g{g} t{t}" for a, f, g, t in seen) or "–"
+
+
 def _figure(path: Path, root: Path, caption: str) -> str:
     rel = path.relative_to(root).as_posix()
     return f"![{caption}]({rel})\n\n[PDF]({rel[:-4]}.pdf)\n"
 
 
-def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None = None, command: str = "",
-                 rerun: str = "", method: str = "ttest", figures: bool = True) -> Report:
-    """Read the grid's cells from MLflow and write tables, statistics, figures and ``REPORT.md``."""
+def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun: str = "", method: str = "ttest",
+                 figures: bool = True, allow_partial: bool = False) -> Report:
+    """Read the grid's run records and write tables, statistics, figures and ``REPORT.md``.
+
+    Raises :class:`bench.report.completeness.PartialGridError` when the grid has missing
+    cells and ``results_dir/<experiment>/REPORT.md`` is complete, unless ``allow_partial``.
+    """
     import tasks
 
-    from bench.tracking import Tracker
-
-    tracker = Tracker(cfg.experiment, tracking_uri)
-    root = Path(results_dir or defaults.RESULTS_DIR) / cfg.experiment
+    root = results_root(results_dir) / cfg.experiment
+    grid = grid_records(cfg, results_dir)
+    check_overwrite(root, grid, allow_partial)
     fig_dir, table_dir = root / "figures", root / TABLES_DIR
-    frame = grid_frame(cfg, tracking_uri)
-    report = Report(root / "REPORT.md", frame)
+    frame, source = grid.frame, grid.records
+    report = Report(root / "REPORT.md", frame, missing=list(grid.missing))
     specs = {t: tasks.get_task(t) for t in cfg.tasks}
     ptypes = {t: s.problem_type for t, s in specs.items()}
     doc = [f"# Report of grid `{cfg.experiment}`", "",
-           "Every number below is read from the MLflow runs of this grid; published Matbench results appear "
+           "Every number below is read from the run records of this grid; published Matbench results appear "
            "only in rows marked `ref`.", ""]
-    doc += provenance_lines(frame, cfg, command, rerun, tracker.uri)
+    doc += provenance_lines(grid, cfg, command, rerun)
     if frame.empty:
         doc.append("No finished cells yet: run the grid first.\n")
     for task in cfg.tasks if not frame.empty else []:
@@ -86,13 +108,12 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
             doc.append("No finished cells of this task.\n")
             continue
         report.files += written
-        doc += [to_markdown(table, task, unit, pt), f"### Paired comparison with `distance` ({task})", "",
-                paired_markdown(comp, unit)]
+        doc += [to_markdown(table, task, unit, pt), incomplete_note(grid, task),
+                f"### Paired comparison with `distance` ({task})", "", paired_markdown(comp, unit)]
         if figures:
-            client = tracker.client
             for made, caption in ((plots.strip_plot(frame, task, pt, fig_dir), "per-fold test scores"),
-                                  (plots.parity_plots(frame, task, pt, client, fig_dir), "predicted vs true"),
-                                  (plots.learning_curves(frame, task, client, fig_dir), "learning curves")):
+                                  (plots.parity_plots(frame, task, pt, source, fig_dir), "predicted vs true"),
+                                  (plots.learning_curves(frame, task, source, fig_dir), "learning curves")):
                 report.files += made
                 if made:
                     doc.append(_figure(made[0], root, f"{task}: {caption}"))
@@ -102,7 +123,7 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
                 "Synthetic tasks where the encodings provably differ; theory per variant in the column headers.", ""]
         long = []
         for task in probe_tasks:
-            table = probe_table(frame, task, tracker.client)
+            table = probe_table(frame, task, source)
             long.append(table)
             doc += [f"### {task}", "", probe_markdown(table, task)]
         table_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +142,7 @@ def build_report(cfg, tracking_uri: str | None = None, results_dir: Path | None 
             report.files += made
             if made:
                 doc.append(_figure(made[0], root, plots.DELTA_CAPTION))
+    doc.append(missing_markdown(grid))
     exports = sorted((root / EXPORT_DIR).glob("matbench_v0.1_*")) if (root / EXPORT_DIR).exists() else []
     if exports:
         doc += ["## Matbench submissions", ""] + [describe_submission(p, root) for p in exports]

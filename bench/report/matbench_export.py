@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.report.runs import grid_frame, read_predictions
+from bench.report.runs import read_predictions
 
 RESULTS_FILE, INFO_FILE, RUNNER_FILE, CONFIG_FILE = "results.json.gz", "info.json", "run.py", "config.yaml"
 N_FOLDS = 5
@@ -66,7 +66,7 @@ def validation_ranking(frame: pd.DataFrame, tasks: list[str], seed: int,
     so choosing the submission this way does not select on the test folds. Pairs missing a
     task are dropped; ``candidates`` restricts the pairs considered.
     """
-    from bench.cell import DUMMY
+    from bench.cells import DUMMY
 
     sub = frame[(frame["seed"] == seed) & (frame["architecture"] != DUMMY) & frame["task"].isin(tasks)]
     if candidates is not None:
@@ -103,7 +103,7 @@ def record_task(task: str, data, runs: pd.DataFrame, client):
         if not np.allclose(preds["y_true"].to_numpy(float), [truth[i] for i in ids], rtol=0, atol=1e-9):
             raise ExportError(f"{task} fold {fold}: y_true in run {run.run_id} differs from the data's targets")
         recorder.record(fold, preds["y_pred"].to_numpy(dtype=float),
-                        params={"mlflow_run_id": run.run_id, "cell_key": run.cell_key})
+                        params={"cell_key": run.cell_key})
         ours = getattr(run, "test_mae", None) if data.problem_type == "regression" else None
         theirs = recorder.results[recorder.folds_map[fold]]["scores"].get("mae")
         if ours is not None and not np.isclose(ours, theirs, rtol=1e-9, atol=1e-12):
@@ -143,7 +143,7 @@ def build_info(cfg, architecture: str, variant: str, seed: int, runs: pd.DataFra
                     for k, v in sorted(versions.items()) if k != "python" and v != "absent"]
     commits = sorted(set(runs["git_commit"].dropna())) if "git_commit" in runs else []
     hashes = sorted(set(runs["dataset_sha256"].dropna())) if "dataset_sha256" in runs else []
-    auto = (f"Exported from MLflow experiment '{cfg.experiment}' by `bench export-matbench`; config hash "
+    auto = (f"Exported from the run records of experiment '{cfg.experiment}' by `bench export-matbench`; config hash "
             f"{', '.join(sorted(set(runs['config_hash'])))}; git commit(s) {', '.join(commits)}; dataset sha256 "
             f"{', '.join(hashes)}; python {versions.get('python', '?')}.")
     return {"authors": authors, "algorithm": algorithm, "algorithm_long": " ".join(long),
@@ -155,7 +155,7 @@ RUNNER = '''"""Runner of the Matbench submission {name} (written by `bench expor
 
 Reproduces every cell with the crystal-periodicity-bench suite (`pip install -e .` in its checkout):
 trains one model per Matbench fold from {config} and rewrites this submission from the
-MLflow runs. Finished cells are never recomputed, so rerunning resumes.
+cells' run records. Finished cells are never recomputed, so rerunning resumes.
 """
 import sys
 import tempfile
@@ -172,25 +172,26 @@ NOTES = {notes!r}
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as scratch:  # this sub-grid's tables must not replace the full grid's
         code = bench_main(["ablation", *GRID, "--results-dir", scratch])
-    code = code or bench_main(["export-matbench", *GRID, "--architecture", "{architecture}", "--variant",
-                                "{variant}", "--seed", "{seed}", "--name", "{name}", "--out", str(HERE.parent),
-                                "--authors", AUTHORS, "--notes", NOTES])
+        code = code or bench_main(["export-matbench", *GRID, "--architecture", "{architecture}", "--variant",
+                                    "{variant}", "--seed", "{seed}", "--name", "{name}", "--out", str(HERE.parent),
+                                    "--results-dir", scratch, "--authors", AUTHORS, "--notes", NOTES])
     sys.exit(code)
 '''
 
 
-def export_matbench(cfg, architecture: str, variant: str, out_root: Path, tracking_uri: str | None = None,
+def export_matbench(cfg, architecture: str, variant: str, out_root: Path, results_dir: Path | None = None,
                     seed: int | None = None, name: str | None = None, authors: str = "crystal-periodicity-bench",
                     notes: str = "") -> Path:
     """Write ``out_root/matbench_v0.1_<name>/`` for (architecture, variant, seed) over ``cfg.tasks``.
 
     Raises :class:`ExportError` for a non-Matbench task, a missing fold, or any inconsistency;
-    nothing is written then.
+    nothing is written then. Predictions come from the grid's run records under
+    ``results_dir/<experiment>/runs/`` (default ``results/``).
     """
     from matbench.bench import MatbenchBenchmark
 
-    from bench.grid import load_task
-    from bench.tracking import Tracker
+    from bench.cells import load_task
+    from bench.report.runs import grid_records
 
     from tasks import MATBENCH_TASKS
 
@@ -201,9 +202,9 @@ def export_matbench(cfg, architecture: str, variant: str, out_root: Path, tracki
     datas = {task: load_task(task, cfg) for task in cfg.tasks}
     for task, data in datas.items():
         _check_task(task, data)
-    frame = grid_frame(cfg, tracking_uri)
-    selected = {task: select_runs(frame, task, architecture, variant, seed) for task in cfg.tasks}
-    client = Tracker(cfg.experiment, tracking_uri).client
+    grid = grid_records(cfg, results_dir)
+    selected = {task: select_runs(grid.frame, task, architecture, variant, seed) for task in cfg.tasks}
+    client = grid.records
     logging.getLogger("matbench").setLevel(logging.WARNING)
     mb = MatbenchBenchmark(autoload=False, subset=list(cfg.tasks))
     for task in cfg.tasks:

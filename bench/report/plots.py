@@ -17,9 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
 
-from bench.cell import DUMMY  # noqa: E402
+from bench.cells import DUMMY  # noqa: E402
 from bench.metrics import PRIMARY_METRIC, REGRESSION  # noqa: E402
 from bench.report.runs import epoch_history, read_predictions  # noqa: E402
 from bench.report.stats import ALPHA, BASELINE, significance_mark  # noqa: E402
@@ -189,7 +188,7 @@ def _parity_panel(ax, preds: pd.DataFrame, log: bool, lims: tuple[float, float],
     ax.set_ylabel(_with_unit("predicted", unit), fontsize=7)
 
 
-def parity_plots(frame: pd.DataFrame, task: str, problem_type: str, client: MlflowClient, out_dir: Path,
+def parity_plots(frame: pd.DataFrame, task: str, problem_type: str, source, out_dir: Path,
                  unit: str | None = None) -> list[Path]:
     """Predicted vs true for each cell (architecture x variant, all folds and seeds), from predictions.csv.
 
@@ -203,7 +202,7 @@ def parity_plots(frame: pd.DataFrame, task: str, problem_type: str, client: Mlfl
     unit = spec.unit if unit is None else unit
     preds = {}
     for (arch, variant), runs in sub.groupby(["architecture", "variant"], sort=True):
-        preds[(arch, variant)] = pd.concat([read_predictions(client, r.run_id).assign(fold=str(r.fold))
+        preds[(arch, variant)] = pd.concat([read_predictions(source, r.run_id).assign(fold=str(r.fold))
                                             for r in runs.itertuples()])
     log = False
     if problem_type == REGRESSION:
@@ -234,13 +233,13 @@ def parity_plots(frame: pd.DataFrame, task: str, problem_type: str, client: Mlfl
     return save(fig, out_dir, f"parity_{task}")
 
 
-def learning_curves(frame: pd.DataFrame, task: str, client: MlflowClient, out_dir: Path,
+def learning_curves(frame: pd.DataFrame, task: str, source, out_dir: Path,
                     unit: str | None = None) -> list[Path]:
     """Per-epoch training loss and validation score (mean and sd over folds x seeds) per architecture."""
     sub = _models(frame, task)
     if sub.empty:
         return []
-    hist = [epoch_history(client, r.run_id).assign(architecture=r.architecture, variant=r.variant, run=r.run_id)
+    hist = [epoch_history(source, r.run_id).assign(architecture=r.architecture, variant=r.variant, run=r.run_id)
             for r in sub.itertuples()]
     hist = pd.concat(hist, ignore_index=True) if hist else pd.DataFrame()
     if hist.empty:

@@ -39,7 +39,7 @@ def representation_spread(predictions: pd.DataFrame, groups_by_id: dict[str, int
     return float(spans.mean()) if len(spans) else float("nan")
 
 
-def probe_table(frame: pd.DataFrame, task_name: str, client=None, fold_sizes=None) -> pd.DataFrame:
+def probe_table(frame: pd.DataFrame, task_name: str, source=None, fold_sizes=None) -> pd.DataFrame:
     """Long table: one row per (architecture, variant) with score mean/std, expectation and reason,
     and the paired test against ``distance`` on the task's headline metric, as in its paired
     table (``delta`` in the task's unit, ``p_corrected``, ``p_adjusted``, ``significant``;
@@ -50,7 +50,7 @@ def probe_table(frame: pd.DataFrame, task_name: str, client=None, fold_sizes=Non
     col, label = _score_column(spec.problem_type)
     sub = frame[(frame["task"] == task_name) & (frame["architecture"] != "dummy")]
     groups_by_id = None
-    if task_name == SPREAD_TASK and client is not None and not sub.empty:
+    if task_name == SPREAD_TASK and source is not None and not sub.empty:
         data = spec.load()
         groups_by_id = dict(zip(data.ids, np.asarray(data.groups).tolist()))
     rows = []
@@ -63,7 +63,7 @@ def probe_table(frame: pd.DataFrame, task_name: str, client=None, fold_sizes=Non
         if groups_by_id is not None:
             from bench.report.runs import read_predictions
 
-            spreads = [representation_spread(read_predictions(client, run_id), groups_by_id)
+            spreads = [representation_spread(read_predictions(source, run_id), groups_by_id)
                        for run_id in group["run_id"]]
             row["spread_mean"] = float(np.mean(spreads))
         rows.append(row)

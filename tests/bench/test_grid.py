@@ -41,6 +41,13 @@ def test_ablation_on_jdft2d_writes_the_table_and_resumes(env, capsys):
     parents = Tracker("t", uri).search("tags.`bench.kind` = 'parent'")
     assert len(parents) == 2  # one per (task, architecture, variant), finished with its cells
     assert {r.info.status for r in parents} == {"FINISHED"}
+    # names lead with architecture|variant (the UI's name column); parents carry the fold mean ± std
+    assert {r.info.run_name for r in parents} == {"cgcnn|distance|matbench_jdft2d", "cgcnn|lattice|matbench_jdft2d"}
+    assert {r.info.run_name for r in runs} >= {"cgcnn|lattice|matbench_jdft2d|fold0|seed0"}
+    for parent in parents:
+        child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
+        assert parent.data.metrics["test_mae_mean"] == child.data.metrics["test_mae"]  # one fold here
+        assert parent.data.metrics["test_mae_std"] == 0.0 and parent.data.metrics["n_folds"] == 1
     assert {r.data.tags.get("mlflow.parentRunId") for r in runs if r.data.tags["bench.variant"] != "none"} == \
         {r.info.run_id for r in parents}
     by_variant = {r.data.tags["bench.variant"]: r.data.metrics["test_mae"] for r in runs}

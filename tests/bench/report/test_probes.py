@@ -24,8 +24,8 @@ def test_probe_report_shows_theory_and_spread(tmp_path):
     cfg = load_config("quick", ["experiment=probe", "tasks=[probe_supercell]", "architectures=[cgcnn]",
                                 "variants=[distance,lattice]", "folds=[0]", "seeds=[0]", "train.epochs=1",
                                 "hparams={cgcnn: {hidden: 8, num_layers: 1}}", "executor.workers=1"])
-    run_grid(cfg, uri, progress=False)
-    report = build_report(cfg, uri, tmp_path / "results", command="test", figures=False)
+    run_grid(cfg, uri, progress=False, results_dir=tmp_path / "results")
+    report = build_report(cfg, tmp_path / "results", command="test", figures=False)
     text = report.path.read_text()
     assert "## Periodicity probes" in text and "distance (theory: cannot)" in text and "lattice (theory: can)" in text
     table = pd.read_csv(tmp_path / "results" / "probe" / "tables" / "probes.csv")

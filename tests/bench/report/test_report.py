@@ -1,4 +1,6 @@
 """`bench report` on a small real grid (matbench_jdft2d, tiny budget): the tables are the MLflow runs' numbers."""
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,7 @@ def grid(tmp_path_factory, shared_graph_cache):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCH_CACHE", shared_graph_cache)
         cfg = load_config("quick", OVERRIDES)
-        run_grid(cfg, uri, progress=False)
+        run_grid(cfg, uri, progress=False, results_dir=tmp / "results")
         assert main(["report", *GRID, "--tracking-uri", uri, "--results-dir", str(tmp / "results")]) == 0
     # read independently of bench.report: every finished run with a cell key (parents of the grid have none)
     runs = pd.DataFrame([{**{k[6:]: v for k, v in r.data.tags.items() if k.startswith("bench.")}, **r.data.metrics}
@@ -95,13 +97,14 @@ def test_export_refuses_an_incomplete_benchmark(grid, capsys):
     cfg, uri, root, _ = grid
     out = root / "matbench"
     with pytest.raises(ExportError, match=r"folds \[2, 3, 4\].*needs all 5 folds"):
-        export_matbench(cfg, "cgcnn", "lattice", out, uri)
+        export_matbench(cfg, "cgcnn", "lattice", out, root.parent)
     assert not out.exists()
     # through the CLI: a clear message and exit status 2
-    assert main(["export-matbench", *GRID, "--tracking-uri", uri, "--variant", "lattice", "--out", str(out)]) == 2
+    results = ["--results-dir", str(root.parent)]
+    assert main(["export-matbench", *GRID, *results, "--variant", "lattice", "--out", str(out)]) == 2
     assert "needs all 5 folds" in capsys.readouterr().err
     # choosing the pair by validation prints the ranking first, then refuses the same way
-    assert main(["export-matbench", *GRID, "--tracking-uri", uri, "--select-by-validation", "--out", str(out)]) == 2
+    assert main(["export-matbench", *GRID, *results, "--select-by-validation", "--out", str(out)]) == 2
     captured = capsys.readouterr()
     assert "Ranked by validation score only" in captured.out and "needs all 5 folds" in captured.err
     assert not out.exists()
@@ -111,16 +114,21 @@ def test_non_matbench_task_is_never_exported(grid):
     cfg, uri, root, _ = grid
     other = cfg.model_copy(update={"tasks": ["perovskites_cdvae"]})
     with pytest.raises(ExportError, match="perovskites_cdvae is not a Matbench v0.1 task"):
-        export_matbench(other, "cgcnn", "lattice", root / "x", uri)
+        export_matbench(other, "cgcnn", "lattice", root / "x", root.parent)
 
 
 def test_rendering_the_same_runs_again_gives_the_same_bytes(grid, tmp_path):
-    """Committed reports change only when their runs do (no timestamps, no unseeded jitter)."""
-    _, uri, root, _ = grid
-    assert main(["report", *GRID, "--tracking-uri", uri, "--results-dir", str(tmp_path)]) == 0
+    """Committed reports change only when their runs do (no timestamps, no unseeded jitter), and
+    come from the run records alone: a copy of them without any MLflow store gives the same files."""
+    _, _, root, _ = grid
+    shutil.copytree(root / "runs", tmp_path / "rep" / "runs")
+    fresh = f"sqlite:///{tmp_path / 'empty' / 'mlflow.db'}"
+    assert main(["report", *GRID, "--tracking-uri", fresh, "--results-dir", str(tmp_path)]) == 0
+    assert not (tmp_path / "empty").exists()  # the report never opened an MLflow store
     again = tmp_path / "rep"
     files = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "matbench" not in p.parts)
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert any(f.suffix == ".pdf" for f in files) and any(f.suffix == ".png" for f in files)
     for f in files:
         assert (root / f).read_bytes() == (again / f).read_bytes(), f
+    assert "sqlite" not in (again / "REPORT.md").read_text() and str(tmp_path) not in (again / "REPORT.md").read_text()
