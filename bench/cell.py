@@ -22,7 +22,7 @@ from bench.config import GridConfig, stable_hash
 from bench.metrics import dummy_predictions, evaluate
 from bench.provenance import device_name, git_commit, package_versions
 from bench.tracking import Tracker
-from bench.training import fit, predict, resolve_device, split_train_val
+from bench.training import configure_torch, fit, predict, split_train_val
 from bench.tuning import apply_params, budget_params, tune_budget
 
 DUMMY = "dummy"
@@ -61,6 +61,8 @@ def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
         "graph": cfg.graph.model_dump(),
         "train": cfg.train.model_dump(exclude={"device", "num_threads"}),
     }
+    if cfg.threads != 1:  # threads change float sums, hence results; 1 (the default) keeps older keys
+        settings["threads"] = cfg.threads
     if cfg.arch_preset is not None:
         settings["preset"] = cfg.arch_preset
     if cfg.tune.enabled:
@@ -137,7 +139,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
     fold = data.folds[cell.fold]
     test_ids = [data.ids[i] for i in fold.test]
     y_test = data.targets[fold.test]
-    device = resolve_device(cfg.train.device)
+    device = configure_torch(cfg.train.num_threads, cfg.train.device)  # before the device tag: it names the threads
     tags = _base_tags(cell, data, cfg, config_hash, key)
     tags["device"] = device_name(device)
     tags["kind"] = "cell"

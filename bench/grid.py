@@ -1,17 +1,21 @@
 """Run a grid of cells (tasks x architectures x variants x folds x seeds) and tabulate it."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench import defaults
+from bench import defaults, interrupts
 from bench.cell import (DUMMY, NO_VARIANT, Cell, CellOutcome, cell_identity, cell_settings, log_summary,
                         run_cell)
+from bench.claims import ClaimStore
 from bench.config import GridConfig, GridError, stable_hash
+from bench.eta import BAR_FORMAT, GridETA
 from bench.graphs import build_task_graphs
+from bench.lifecycle import end_of_grid, run_claimed
 from bench.tracking import Tracker
 
 
@@ -72,7 +76,6 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
              progress: bool = False) -> list[CellOutcome]:
     """Run one unit in this process. Each final cell is claimed first (see :mod:`bench.claims`),
     so concurrent workers never run the same cell; a cell claimed by a live worker is left to it."""
-    from bench.claims import ClaimStore
     from bench.tuning import TrainingView, apply_params, run_study, study_name
 
     data = load_task(unit.task, cfg)
@@ -83,8 +86,8 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
     if all(run is not None for run in finished.values()):  # resume: nothing to do, no study reopened
         return [CellOutcome(c, dict(r.data.metrics), r.info.run_id, skipped=True) for c, r in finished.items()]
     if unit.architecture == DUMMY:
-        return [_claimed(c, idents[c][2], claims, lambda c=c: run_cell(c, cfg, data, None, tracker, progress))
-                for c in unit.cells()]
+        return [_claimed(c, idents[c][2], claims, lambda c=c: run_cell(c, cfg, data, None, tracker, progress),
+                         tracker) for c in unit.cells()]
     pkey = parent_key(unit.task, unit.architecture, unit.variant, cfg, data.sha256)
     parent = tracker.parent_run(pkey, f"{unit.task}|{unit.architecture}|{unit.variant}",
                                 {"task": unit.task, "architecture": unit.architecture, "variant": unit.variant,
@@ -99,17 +102,15 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
     graphs = build_task_graphs(data.structures, data.ids, unit.variant, run_cfg.graph.cutoff,
                                run_cfg.graph.max_neighbors, data.sha256, progress=progress)
     outcomes = [_claimed(c, idents[c][2], claims,
-                         lambda c=c: run_cell(c, cfg, data, graphs, tracker, progress, tuned, parent))
+                         lambda c=c: run_cell(c, cfg, data, graphs, tracker, progress, tuned, parent), tracker)
                 for c in unit.cells()]
     _close_parent_when_complete(tracker, parent, pkey, cfg, unit, data.sha256)
     return outcomes
 
 
-def _claimed(cell: Cell, key: str, claims, work) -> CellOutcome:
-    with claims.claim(key) as mine:
-        if mine:
-            return work()
-    return CellOutcome(cell, {}, "", skipped=True, extra={"claimed_elsewhere": True})
+def _claimed(cell: Cell, key: str, claims, work, tracker: Tracker) -> CellOutcome:
+    # claim (taking over a dead worker's claim at once), close its orphan run, honour Ctrl-C
+    return run_claimed(cell, key, claims, tracker, work)
 
 
 def _close_parent_when_complete(tracker: Tracker, parent: str, pkey: str, cfg: GridConfig, unit: Unit,
@@ -127,33 +128,66 @@ def run_grid(cfg: GridConfig, tracking_uri: str | None = None, progress: bool = 
 
     cfg.validate_names()
     storage = storage or defaults.optuna_storage(tracking_uri)
-    Tracker(cfg.experiment, tracking_uri)  # create the experiment once, before workers race to
+    tracker = Tracker(cfg.experiment, tracking_uri)  # create the experiment once, before workers race to
     units = grid_units(cfg)
+    loaded = {}
     for task in cfg.tasks:  # build the base graphs once, before workers start
-        data = load_task(task, cfg)
+        data = loaded[task] = load_task(task, cfg)
         for variant in cfg.variants:
             build_task_graphs(data.structures, data.ids, variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
                               data.sha256, progress=progress)
+    cells, groups = _grid_keys(cfg, loaded)
+    eta = GridETA.for_grid(cfg, cells.values(), loaded, tracker, cfg.executor.workers or os.cpu_count() or 1)
     outcomes: list[CellOutcome] = []
-    failed: list[str] = []
+    failed: dict[str, str] = {}
     with tqdm(total=sum(len(u.seeds) for u in units), desc=f"grid {cfg.experiment}", unit="cell",
-              disable=not progress, dynamic_ncols=True) as bar:
+              disable=not progress, dynamic_ncols=True, bar_format=BAR_FORMAT, postfix=eta.text()) as bar:
         for unit, result in run_units(units, cfg, tracking_uri, storage, progress):
+            if isinstance(result, interrupts.Interrupted):
+                continue
             if isinstance(result, BaseException):
-                failed.append(f"{unit.label()}: {type(result).__name__}: {result}")
+                failed[unit.label()] = f"{type(result).__name__}: {result}"
                 tqdm.write(f"{unit.label()}: FAILED: {type(result).__name__}: {result}")
                 continue
             for outcome in result:
+                if outcome.extra.get("interrupted"):
+                    continue
                 if outcome.extra.get("claimed_elsewhere"):
                     tqdm.write(f"{outcome.cell.label()}: running in another worker")
                 elif outcome.cell.architecture != DUMMY:
                     log_summary(outcome, _unit(unit.task))
                 outcomes.append(outcome)
+                eta.finished(outcome.cell.task, outcome.cell.architecture,
+                             None if outcome.skipped else outcome.metrics.get("wall_time_s"))
+                bar.set_postfix_str(eta.text(), refresh=False)
                 bar.update()
-    if failed:
-        raise GridError(f"{len(failed)} unit(s) failed (rerun to retry them; finished cells are kept):\n  "
-                        + "\n  ".join(failed))
+    # every cell is now done, running in a live worker elsewhere, or lost (and then said why)
+    end = end_of_grid(cells, groups, tracker, ClaimStore(storage), failed, interrupts.stop_requested())
+    if end.running or end.lost:
+        tqdm.write(end.summary())
+    if interrupts.stop_requested():
+        raise interrupts.GridInterrupted(f"{len(end.lost)} cell(s) not run")
+    if failed or end.lost:
+        raise GridError(f"{len(failed)} unit(s) failed, {len(end.lost)} cell(s) not done (rerun to retry them; "
+                        "finished cells are kept):\n  " + "\n  ".join(
+                            [f"{u}: {e}" for u, e in failed.items()]
+                            + [f"{c.label()}: {why}" for c, why in end.lost.items()
+                               if c.label().rsplit("|", 1)[0] not in failed]))
     return outcomes
+
+
+def _grid_keys(cfg: GridConfig, loaded: dict) -> tuple[dict[str, Cell], dict[str, list[str]]]:
+    """(cell key -> cell, parent key -> its cells' keys) of every cell of ``cfg``."""
+    cells: dict[str, Cell] = {}
+    groups: dict[str, list[str]] = {}
+    for task in cfg.tasks:
+        sha = loaded[task].sha256
+        for cell in grid_cells(cfg, task):
+            key = cell_identity(cell, cfg, sha)[2]
+            cells[key] = cell
+            if cell.architecture != DUMMY:
+                groups.setdefault(parent_key(task, cell.architecture, cell.variant, cfg, sha), []).append(key)
+    return cells, groups
 
 
 def _unit(task: str) -> str:
