@@ -52,7 +52,8 @@ def _work(unit, cfg: GridConfig, tracking_uri: str | None, storage: str, threads
     from bench.grid import run_unit
 
     try:
-        return run_unit(unit, cfg, tracking_uri, storage, progress=False)
+        with interrupts.busy():
+            return run_unit(unit, cfg, tracking_uri, storage, progress=False)
     except KeyboardInterrupt:
         # told to stop now (SIGTERM): the cell's run is KILLED and its claim released by the
         # context managers that this exception unwound; leave without taking more work
@@ -113,7 +114,7 @@ def _run_pool(units: list, cfg: GridConfig, tracking_uri: str | None, storage: s
     """At most ``workers`` units in flight, so a stop request leaves nothing queued behind them."""
     # spawn, not fork: a forked torch/OpenMP runtime can hang in the child
     ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
+    stop = ctx.RawValue("b", 0)  # shared memory, no semaphore to leak when the grid is cut short
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                initargs=(cfg.threads, plugin_modules(cfg), stop))
     queue = deque(units)
@@ -121,7 +122,7 @@ def _run_pool(units: list, cfg: GridConfig, tracking_uri: str | None, storage: s
     try:
         while queue or running:
             if interrupts.stop_requested():
-                stop.set()  # workers finish their current cell and start no other
+                stop.value = 1  # workers finish their current cell and start no other
                 while queue:
                     yield queue.popleft(), interrupts.Interrupted("not started")
             while queue and len(running) < workers:
@@ -135,26 +136,29 @@ def _run_pool(units: list, cfg: GridConfig, tracking_uri: str | None, storage: s
                 error = future.exception()
                 yield unit, error if error is not None else future.result()
     except BaseException:  # second Ctrl-C (or the consumer stopped): end the workers' cells now
-        stop.set()
+        stop.value = 1
         _stop_workers(pool)
         raise
     pool.shutdown(wait=True)
 
 
 def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 30.0) -> None:
-    """SIGTERM every worker (each marks its cell KILLED, releases its claim and exits), wait up to
-    ``grace_s`` for that, SIGKILL any left (their claims are taken over at once: dead PIDs)."""
+    """SIGTERM every worker until it exits (a busy one marks its cell KILLED, releases its claim
+    and exits; an idle one just exits), for up to ``grace_s``; then SIGKILL what is left (its
+    claims are taken over at once on the next run: dead PIDs)."""
     processes = list(getattr(pool, "_processes", {}).values())  # CPython keeps them here
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
     deadline = time.monotonic() + grace_s
+    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()  # repeated: one that lands in a __del__ is swallowed there
+        for proc in processes:
+            proc.join(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
     for proc in processes:
-        proc.join(timeout=max(0.0, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
             proc.join(timeout=5)
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=True, cancel_futures=True)  # the workers are gone: this only cleans up
 
 
 def _guard(call):

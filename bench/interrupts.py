@@ -15,17 +15,25 @@ interrupted cell ends KILLED with its claim released, a finished one FINISHED.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 _STOP = threading.Event()
-_shared_stop: Any = None  # a multiprocessing Event in pool workers
+_shared_stop: Any = None  # in pool workers: a shared byte (multiprocessing RawValue), 1 = stop
+_busy = False  # a pool worker is inside a unit (else SIGTERM simply ends it)
+_last_raise = 0.0  # monotonic time of the last stop-now KeyboardInterrupt
+#: a repeated stop-now signal within this many seconds is taken as the same one (its
+#: KeyboardInterrupt is still unwinding through clean-up code that must not be cut)
+REPEAT_S = 3.0
 _depth = 0  # nesting depth of deferred() in the main thread
 _pending = False  # an interrupt arrived inside deferred()
+_stop_now = False  # the second interrupt (or a worker's SIGTERM) arrived
 
 
 class Interrupted(Exception):
@@ -38,7 +46,7 @@ class GridInterrupted(KeyboardInterrupt):
 
 def stop_requested() -> bool:
     """True once the first interrupt arrived (in this process or, for a worker, in the main one)."""
-    return _STOP.is_set() or (_shared_stop is not None and _shared_stop.is_set())
+    return _STOP.is_set() or (_shared_stop is not None and bool(_shared_stop.value))
 
 
 def request_stop() -> None:
@@ -47,16 +55,32 @@ def request_stop() -> None:
 
 def reset() -> None:
     """Forget an earlier stop request (a new grid in the same process, tests)."""
-    global _pending
+    global _pending, _stop_now
     _STOP.clear()
-    _pending = False
+    _pending = _stop_now = False
 
 
-def _raise_or_defer() -> None:
-    global _pending
+def checkpoint() -> None:
+    """Raise ``KeyboardInterrupt`` if a stop-now interrupt arrived and was swallowed.
+
+    A signal handler's exception can land in code that ignores it (an object's ``__del__``,
+    for instance tqdm's, prints "Exception ignored" and carries on); the training loops call
+    this once per batch, so the cell still ends within a batch.
+    """
+    if _stop_now and _depth == 0 and threading.current_thread() is threading.main_thread():
+        raise KeyboardInterrupt
+
+
+def _raise_or_defer(frame=None) -> None:
+    global _pending, _stop_now, _last_raise
+    repeated = _stop_now and time.monotonic() - _last_raise < REPEAT_S
+    _stop_now = True
     if _depth > 0:
         _pending = True
         return
+    if repeated or (frame is not None and frame.f_code.co_name == "__del__"):
+        return  # an exception raised in a finaliser is swallowed: checkpoint() or the next signal raises
+    _last_raise = time.monotonic()
     raise KeyboardInterrupt
 
 
@@ -101,7 +125,7 @@ def graceful(message: Callable[[], str] | None = None) -> Iterator[None]:
             text = message() if message else "interrupt: finishing the running cells; Ctrl-C again to stop now"
             print(f"\n{text}", file=sys.stderr, flush=True)
             return
-        _raise_or_defer()
+        _raise_or_defer(frame)
 
     with _handlers({signal.SIGINT: on_sigint}):
         yield
@@ -114,20 +138,34 @@ def immediate() -> Iterator[None]:
 
     def on_sigint(signum, frame) -> None:
         request_stop()
-        _raise_or_defer()
+        _raise_or_defer(frame)
 
     with _handlers({signal.SIGINT: on_sigint}):
         yield
 
 
+@contextmanager
+def busy() -> Iterator[None]:
+    """A pool worker's unit: SIGTERM interrupts it (outside, SIGTERM just ends the worker)."""
+    global _busy
+    _busy = True
+    try:
+        yield
+    finally:
+        _busy = False
+
+
 def install_worker(shared_stop: Any = None) -> None:
-    """In a pool worker: ignore SIGINT, turn SIGTERM into ``KeyboardInterrupt``, share the stop flag."""
+    """In a pool worker: ignore SIGINT, turn SIGTERM into ``KeyboardInterrupt`` inside a unit (an
+    idle worker just exits), share the stop flag (``shared_stop.value``) with the main process."""
     global _shared_stop
     _shared_stop = shared_stop
 
     def on_sigterm(signum, frame) -> None:
         request_stop()
-        _raise_or_defer()
+        if not _busy:
+            os._exit(130)
+        _raise_or_defer(frame)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_sigterm)

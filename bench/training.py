@@ -17,7 +17,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 import architectures
-from bench import defaults
+from bench import defaults, interrupts
 from bench.config import TrainConfig
 from bench.metrics import CLASSIFICATION, REGRESSION, evaluate
 
@@ -152,6 +152,7 @@ def predict(model: torch.nn.Module, graphs: list[Data], scaler: TargetScaler, pr
     model.eval()
     outs = []
     for batch in DataLoader(graphs, batch_size=batch_size, shuffle=False):
+        interrupts.checkpoint()
         out = model(batch.to(device)).squeeze(-1)
         outs.append(torch.sigmoid(out) if problem_type == CLASSIFICATION else scaler.inverse(out))
     return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
@@ -205,6 +206,7 @@ def fit(
         total, count = 0.0, 0
         epoch_start = time.perf_counter()
         for batch in loader:
+            interrupts.checkpoint()  # a stop-now interrupt swallowed somewhere still ends the cell here
             batch = batch.to(device)
             optimizer.zero_grad(set_to_none=True)
             target = batch.y if problem_type == CLASSIFICATION else scaler.transform(batch.y)
