@@ -35,11 +35,11 @@ def plugin_modules(cfg: GridConfig) -> list[str]:
     return sorted(m for m in mods if m and not m.startswith(("architectures", "bench")))
 
 
-def _init_worker(threads: int, modules: list[str], stop=None) -> None:
-    from bench import interrupts
+def _init_worker(threads: int, modules: list[str], stop=None, pool: bool = True) -> None:
     from bench.training import configure_torch
 
-    interrupts.install_worker(stop)  # Ctrl-C is the main process's to handle (see bench.interrupts)
+    if pool:  # Ctrl-C is the main process's to handle (see bench.interrupts); Ray has its own
+        interrupts.install_worker(stop)
     configure_torch(threads, "cpu")  # fit() sets them again: one rule for every path
     for module in modules:
         importlib.import_module(module)
@@ -48,7 +48,7 @@ def _init_worker(threads: int, modules: list[str], stop=None) -> None:
 def _work(unit, cfg: GridConfig, tracking_uri: str | None, storage: str, threads: int | None = None,
           modules: list[str] | None = None):
     if threads is not None:  # a Ray task: no pool initializer ran
-        _init_worker(threads, modules or [])
+        _init_worker(threads, modules or [], pool=False)
     from bench.grid import run_unit
 
     try:

@@ -1,12 +1,13 @@
 """Real `bench ablation` processes killed, interrupted and run side by side (make test-slow).
 
 A tiny grid on the real matbench_jdft2d data: CGCNN (small), two variants, folds 0-1, three
-epochs: 4 model cells + 2 dummy cells. The stores are read directly with sqlite3 so that the
+epochs (twelve in the Ctrl-C test): 4 model cells + 2 dummy cells. The stores are read directly with sqlite3 so that the
 test's own polling does not touch MLflow's code paths.
 """
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import sqlite3
 import subprocess
@@ -22,17 +23,17 @@ N_CELLS = 6
 pytestmark = pytest.mark.slow
 
 
-def _argv(store: Path, workers: int) -> list[str]:
+def _argv(store: Path, workers: int, epochs: int) -> list[str]:
     return [sys.executable, "-m", "bench", "ablation", "--tasks", "matbench_jdft2d", "--architectures", "cgcnn",
             "--variants", "distance,lattice", "--folds", "0,1", "--experiment", "rel", "--no-progress",
-            "--workers", str(workers), "--set", "train.epochs=3",
+            "--workers", str(workers), "--set", f"train.epochs={epochs}", "--set", "train.patience=100",
             "--set", "hparams={cgcnn: {hidden: 16, num_layers: 1, fc_hidden: 16}}",
             "--tracking-uri", f"sqlite:///{store / 'mlflow.db'}", "--results-dir", str(store / "results")]
 
 
-def _start(store: Path, workers: int = 2) -> subprocess.Popen:
+def _start(store: Path, workers: int = 2, epochs: int = 3) -> subprocess.Popen:
     # a session of its own: signals go to the whole group, as a terminal's Ctrl-C does
-    return subprocess.Popen(_argv(store, workers), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.Popen(_argv(store, workers, epochs), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
 
 
@@ -108,6 +109,9 @@ def test_sigkill_mid_cell_then_an_immediate_rerun_finishes_every_cell_once(tmp_p
     assert "running in another worker" not in out  # dead workers' claims were taken over at once
     assert after == {"finished": N_CELLS, "duplicated": 0, "running": 0, "killed": before["running"]}
     assert claims(tmp_path) == []
+    # pool workers, the in-process last unit and the dummies all trained with the one thread count
+    assert {d for (d,) in _query(tmp_path / "mlflow.db", "select value from tags where key = 'bench.device'")} \
+        == {f"cpu:{platform.processor() or platform.machine()}x1threads"}
 
 
 def test_two_first_starts_on_a_new_store_both_succeed_and_run_each_cell_once(tmp_path):
@@ -123,7 +127,8 @@ def test_two_first_starts_on_a_new_store_both_succeed_and_run_each_cell_once(tmp
 
 
 def test_ctrl_c_stops_handing_out_work_and_twice_stops_at_once(tmp_path):
-    proc = _start(tmp_path)
+    epochs = 12  # cells of several seconds: the second interrupt must find one mid-training
+    proc = _start(tmp_path, epochs=epochs)
     _wait_until_training(tmp_path, proc)
     os.killpg(proc.pid, signal.SIGINT)  # once: the running cells finish, no new one starts
     code, out = _finish(proc)
@@ -133,10 +138,10 @@ def test_ctrl_c_stops_handing_out_work_and_twice_stops_at_once(tmp_path):
     assert once["running"] == 0 and once["killed"] == 0 and claims(tmp_path) == []
     assert once["finished"] < N_CELLS  # something was left for the rerun
 
-    proc = _start(tmp_path)
+    proc = _start(tmp_path, epochs=epochs)
     _wait_until_training(tmp_path, proc)
     os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(0.5)
+    time.sleep(0.2)
     stopped = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # twice: the running cells end now, KILLED, claims released
     code, out = _finish(proc)
@@ -148,7 +153,7 @@ def test_ctrl_c_stops_handing_out_work_and_twice_stops_at_once(tmp_path):
     assert exit_s < 60
     assert twice["running"] == 0 and twice["killed"] >= 1 and claims(tmp_path) == []
 
-    code, out = _finish(_start(tmp_path))
+    code, out = _finish(_start(tmp_path, epochs=epochs))
     assert code == 0, out
     final = account(tmp_path)
     assert final["finished"] == N_CELLS and final["duplicated"] == 0 and final["running"] == 0
