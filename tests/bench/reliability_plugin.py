@@ -2,7 +2,8 @@
 
 Architectures: ``wrong_shape`` (one number per batch, [1, 1], which would broadcast silently
 against the targets) and ``nan_output`` (NaN). Tasks, written on first use as matminer files
-under ``$BENCH_TEST_DATA`` (a temporary folder of the test): ``tiny_rows`` (3 rows),
+under ``$BENCH_TEST_DATA`` (a temporary folder of the test): ``sound_rows`` (20 sound rows, for
+grids that must get past the data), ``tiny_rows`` (3 rows),
 ``squashed_cell`` (one one-atom cell 0.6 Å wide, id ``squashed_cell-7``) and ``huge_target``
 (one target 1e300, id ``huge_target-3``). Load them with ``--allow-unverified-data``.
 """
@@ -74,7 +75,7 @@ class BrokenTask(Task):
             structures, targets = _rows(self.name)
             folder.mkdir(parents=True, exist_ok=True)
             store_dataframe_as_json(pd.DataFrame({"structure": structures, "y": targets}), str(path),
-                                    compression="gz")
+                                    compression="gz", pbar=False)
         return path
 
     def how_to_obtain(self) -> str:
@@ -84,7 +85,7 @@ class BrokenTask(Task):
         return [f"{self.name}-{i}" for i in range(len(df))]
 
 
-for _name in ("tiny_rows", "squashed_cell", "huge_target"):
+for _name in ("sound_rows", "tiny_rows", "squashed_cell", "huge_target"):
     if _name not in TASKS:
         TASKS.register(_name, BrokenTask(name=_name, target="y", unit="Å", problem_type="regression",
                                          n_samples=len(_rows(_name)[1]), leaderboard_comparable=False))

@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 import torch
 
+import tasks
 from bench import interrupts
 from bench.cell import DUMMY, NO_VARIANT, Cell, cell_identity, cell_settings, run_cell
 from bench.claims import CLAIMS, ClaimStore, machine_token, owner_gone
-from bench.config import load_config, stable_hash
+from bench.config import GridError, load_config, stable_hash
 from bench.eta import CellCosts, GridETA
 from bench.lifecycle import end_of_grid, run_claimed
 from bench.tracking import TAG_PREFIX, Tracker
@@ -181,3 +182,40 @@ def test_eta_for_a_grid_reads_earlier_cells_of_the_same_settings(tracker):
         log.log_metrics({"wall_time_s": 30.0})
     eta = GridETA.for_grid(cfg, [Cell("toy", 1, "cgcnn", "distance", 0)], {"toy": data}, tracker, parallel=1)
     assert eta.seconds_left() == pytest.approx(30.0)
+
+
+@pytest.fixture
+def grid_cfg(tmp_path, monkeypatch):
+    import tests.bench.reliability_plugin  # noqa: F401  (sound_rows, nan_output)
+
+    monkeypatch.setenv("BENCH_TEST_DATA", str(tmp_path / "data"))
+    return load_config(None, ["tasks=[sound_rows]", "architectures=[nan_output]", "variants=[distance]",
+                              "folds=[0]", "train.epochs=1", "allow_unverified_data=true", "executor.workers=1"])
+
+
+def test_a_grid_with_a_failed_unit_names_its_cells_and_closes_its_parent(grid_cfg, mlflow_uri, tmp_path):
+    from bench.grid import run_grid
+
+    grid_cfg.experiment = "failed-unit"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    with pytest.raises(GridError, match=r"sound_rows\|nan_output\|distance\|fold0: ModelOutputError.*non-finite"):
+        run_grid(grid_cfg, mlflow_uri, progress=False, storage=storage)
+    tracker = Tracker("failed-unit", mlflow_uri)
+    status = sorted((r.data.tags["bench.kind"], r.data.tags.get("bench.architecture", ""), r.info.status)
+                    for r in tracker.search())
+    assert status == [("cell", "dummy", "FINISHED"), ("cell", "nan_output", "FAILED"), ("parent", "nan_output", "FAILED")]
+    assert ClaimStore(storage).rows() == []
+
+
+def test_a_grid_whose_cell_runs_in_a_live_worker_elsewhere_succeeds_and_says_so(grid_cfg, mlflow_uri, tmp_path,
+                                                                                    capsys):
+    from bench.grid import run_grid
+
+    grid_cfg.experiment = "elsewhere"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    data = tasks.get_task("sound_rows").load(allow_unverified=True)
+    key = cell_identity(Cell("sound_rows", 0, "nan_output", "distance", 0), grid_cfg, data.sha256)[2]
+    _plant(ClaimStore(storage), key, "otherhost:1:cafe:0therbox")  # a live worker on another machine
+    run_grid(grid_cfg, mlflow_uri, progress=False, storage=storage)  # no exception: nothing is lost
+    out = capsys.readouterr().out
+    assert "1 cell(s) still running in other workers" in out and "otherhost:1" in out
