@@ -26,7 +26,7 @@ from bench.metrics import dummy_predictions, evaluate
 from bench.provenance import device_name, git_commit, package_versions
 from bench.records import RecordStore, new_record
 from bench.tracking import Tracker
-from bench.training import fit, predict, resolve_device, split_train_val
+from bench.training import configure_torch, fit, predict, split_train_val
 from bench.tuning import apply_params, budget_params
 
 
@@ -119,7 +119,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
     fold = data.folds[cell.fold]
     test_ids = [data.ids[i] for i in fold.test]
     y_test = data.targets[fold.test]
-    device = resolve_device(cfg.train.device)
+    device = configure_torch(threads, cfg.train.device)  # every path sets the threads its key names
     tags = _base_tags(cell, data, cfg, config_hash, key)
     tags["kind"] = "cell"
     tags["threads"] = threads

@@ -12,53 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import defaults
-from bench.config import GridConfig, GridError, load_config
+from bench import defaults, interrupts
+from bench.config import GridError
+from bench.options import config_from_args, grid_options
 from bench.registry import UnknownNameError
 
-
-def _grid_options(parser: argparse.ArgumentParser, default_profile: str | None) -> None:
-    parser.add_argument("--profile", default=default_profile, help="profile name in configs/ or a YAML path")
-    parser.add_argument("--tasks", help="comma-separated task names (overrides the profile)")
-    parser.add_argument("--architectures", help="comma-separated architecture names")
-    parser.add_argument("--variants", help="comma-separated edge variants")
-    parser.add_argument("--folds", help="comma-separated fold numbers 0..4")
-    parser.add_argument("--seeds", help="comma-separated seeds")
-    parser.add_argument("--experiment", help="MLflow experiment name (default: the profile's)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config field, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
-    parser.add_argument("--storage", default=None,
-                        help="Optuna storage (SQLAlchemy URL, e.g. postgresql://user@host/db; default $OPTUNA_STORAGE "
-                             "or optuna.db in the MLflow store's artifact folder)")
-    parser.add_argument("--executor", choices=["local", "ray"], help="where units run (default: the profile's, local)")
-    parser.add_argument("--workers", type=int, help="local process-pool size (default: one per CPU core)")
-    parser.add_argument("--ray-address", help="existing Ray cluster to use with --executor ray (e.g. auto)")
-    parser.add_argument("--allow-unverified-data", action="store_true",
-                        help="run data files whose sha256 is not verified (every run is tagged)")
-    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first so its architectures/variants/tasks register")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _config_from_args(args: argparse.Namespace) -> GridConfig:
-    overrides = list(args.overrides)
-    for field in ("tasks", "architectures", "variants", "folds", "seeds"):
-        value = getattr(args, field, None)
-        if value:
-            overrides.append(f"{field}=[{value}]")
-    if args.experiment:
-        overrides.append(f"experiment={args.experiment}")
-    if args.allow_unverified_data:
-        overrides.append("allow_unverified_data=true")
-    for flag, field in (("executor", "executor.kind"), ("workers", "executor.workers"),
-                        ("ray_address", "executor.ray_address")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides.append(f"{field}={value}")
-    cfg = load_config(args.profile, overrides)
-    cfg.validate_names()
-    return cfg
+#: exit codes: bad input (nothing ran), some cells failed or were lost, interrupted
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -83,46 +43,65 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from bench.cell import Cell, run_cell, summary_line
+    from bench.cell import Cell, cell_identity, run_cell, summary_line
+    from bench.claims import ClaimStore
     from bench.graphs import build_task_graphs
-    from bench.grid import load_task
+    from bench.lifecycle import run_claimed
+    from bench.preflight import preflight
     from bench.tracking import Tracker
 
     args.tasks, args.architectures, args.variants = args.task, args.architecture, args.variant
     args.folds, args.seeds = str(args.fold), str(args.seed)
-    cfg = _config_from_args(args)
-    if cfg.tune.enabled:  # tune this fold's study, then the cell with the best parameters
-        from bench.grid import Unit, run_unit
+    cfg = config_from_args(args)
+    storage = args.storage or defaults.optuna_storage(args.tracking_uri)
+    loaded = preflight(cfg, args.tracking_uri, storage)
+    with interrupts.immediate():  # one cell: Ctrl-C stops it at once (its run ends KILLED)
+        if cfg.tune.enabled:  # tune this fold's study, then the cell with the best parameters
+            from bench.grid import Unit, run_unit
 
-        storage = args.storage or defaults.optuna_storage(args.tracking_uri)
-        for outcome in run_unit(Unit(args.task, args.architecture, args.variant, args.fold, (args.seed,)), cfg,
-                                args.tracking_uri, storage, not args.no_progress):
-            print(summary_line(outcome))
-        return
-    data = load_task(args.task, cfg)
-    graphs = build_task_graphs(data.structures, data.ids, args.variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
-                               data.sha256, progress=not args.no_progress)
-    cell = Cell(args.task, args.fold, args.architecture, args.variant, args.seed)
-    outcome = run_cell(cell, cfg, data, graphs, Tracker(cfg.experiment, args.tracking_uri), not args.no_progress)
+            for outcome in run_unit(Unit(args.task, args.architecture, args.variant, args.fold, (args.seed,)), cfg,
+                                    args.tracking_uri, storage, not args.no_progress):
+                print(summary_line(outcome))
+            return
+        data = loaded[args.task]
+        graphs = build_task_graphs(data.structures, data.ids, args.variant, cfg.graph.cutoff,
+                                   cfg.graph.max_neighbors, data.sha256, progress=not args.no_progress)
+        cell = Cell(args.task, args.fold, args.architecture, args.variant, args.seed)
+        tracker = Tracker(cfg.experiment, args.tracking_uri)
+        claims = ClaimStore(storage)
+        key = cell_identity(cell, cfg, data.sha256)[2]
+        outcome = run_claimed(cell, key, claims, tracker,
+                              lambda: run_cell(cell, cfg, data, graphs, tracker, not args.no_progress))
+    if outcome.extra.get("claimed_elsewhere"):
+        raise GridError(f"{cell.label()}: another live worker is training this cell ({claims.live_claims().get(key)}); "
+                        "its result will be in MLflow when it finishes")
     print(summary_line(outcome))
 
 
 def cmd_ablation(args: argparse.Namespace) -> None:
     from bench.grid import run_grid
+    from bench.preflight import preflight
     from bench.report.grid_tables import grid_tables
 
-    cfg = _config_from_args(args)
+    cfg = config_from_args(args)
+    # everything that can be checked is checked before the first cell starts; nothing is stored
+    preflight(cfg, args.tracking_uri, args.storage, args.results_dir or defaults.RESULTS_DIR)
+    message = ("interrupt: no new cell starts; the running ones finish and are saved "
+               "(Ctrl-C again to stop them now: they end KILLED and rerun later)")
     try:
-        run_grid(cfg, args.tracking_uri, progress=not args.no_progress, storage=args.storage,
-                 results_dir=args.results_dir)
-    finally:
+        with interrupts.graceful(lambda: message):
+            run_grid(cfg, args.tracking_uri, progress=not args.no_progress, storage=args.storage,
+                     results_dir=args.results_dir)
+    except GridError:  # some units failed: the tables of what finished are still useful
         _print_tables(grid_tables(cfg, args.results_dir, args.allow_partial))
+        raise
+    _print_tables(grid_tables(cfg, args.results_dir, args.allow_partial))
 
 
 def cmd_status(args: argparse.Namespace) -> None:
     from bench.status import format_status, grid_status, status_json
 
-    cfg = _config_from_args(args)
+    cfg = config_from_args(args)
     storage = args.storage or defaults.optuna_storage(args.tracking_uri)
     frame = grid_status(cfg, args.tracking_uri, storage, args.results_dir)
     print(status_json(frame) if args.json else format_status(frame))
@@ -142,7 +121,7 @@ def cmd_perf(args: argparse.Namespace) -> None:
 def cmd_table(args: argparse.Namespace) -> None:
     from bench.report.grid_tables import grid_tables
 
-    _print_tables(grid_tables(_config_from_args(args), args.results_dir, args.allow_partial))
+    _print_tables(grid_tables(config_from_args(args), args.results_dir, args.allow_partial))
 
 
 def _print_tables(tables) -> None:
@@ -162,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("train", help="run one cell (task, fold, architecture, variant, seed)")
-    _grid_options(p, default_profile=None)
+    grid_options(p, default_profile=None)
     p.add_argument("--task", default=defaults.DEFAULT_TASK)
     p.add_argument("--architecture", default="cgcnn")
     p.add_argument("--variant", default=defaults.DEFAULT_VARIANT)
@@ -174,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("table", cmd_table, "write the tables of a grid from its run records without running"),
                                  ("status", cmd_status, "show the grid's cells as done / running / failed / pending")):
         p = sub.add_parser(name, help=helptext)
-        _grid_options(p, default_profile="quick")
+        grid_options(p, default_profile="quick")
         p.add_argument("--results-dir", type=Path, default=None,
                        help="default: results/ (run records in <dir>/<experiment>/runs/)")
         if name == "status":
@@ -202,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; exit codes: 0 done, 1 some cells failed or not done, 2 bad input
+    (named in the message, nothing run or stored), 130 interrupted (finished cells are kept)."""
     args = build_parser().parse_args(argv)
     from bench.plugins import load_plugins
 
@@ -210,11 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (UnknownNameError, ValueError, FileNotFoundError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except GridError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished cells are saved; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return EXIT_FAILED
+    except KeyboardInterrupt as err:
+        detail = f" ({err})" if str(err) else ""
+        print(f"interrupted{detail}: finished cells are saved; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench import defaults
 
@@ -40,7 +40,8 @@ class TrainConfig(StrictModel):
     lr_decay_factor: float = Field(defaults.LR_DECAY_FACTOR, gt=0, le=1)
     lr_decay_patience: int = Field(defaults.LR_DECAY_PATIENCE, ge=1)
     device: str = defaults.DEVICE
-    num_threads: int | None = Field(None, ge=1, description="torch threads; null = torch's default")
+    num_threads: int | None = Field(None, ge=1, description="torch threads; null = executor.threads "
+                                                           "(default 1) in a grid, 1 on its own")
     deterministic: bool = Field(defaults.DETERMINISTIC, description="deterministic torch kernels (repeatable cells)")
 
 
@@ -55,8 +56,8 @@ class TuneConfig(StrictModel):
     n_trials: int = Field(defaults.N_TRIALS, ge=0, description="trials per study (one study per task, architecture, variant, fold)")
     timeout: float | None = Field(defaults.TUNE_TIMEOUT, gt=0, description="seconds one worker spends on one study")
     pruner: Literal["median", "successive_halving", "none"] = defaults.PRUNER
-    sampler_seed: int = defaults.SAMPLER_SEED
-    seed: int = Field(defaults.TUNE_SEED, description="inner split and trial training seed")
+    sampler_seed: int = Field(defaults.SAMPLER_SEED, ge=0)
+    seed: int = Field(defaults.TUNE_SEED, ge=0, description="inner split and trial training seed")
     val_fraction: float = Field(defaults.TUNE_VAL_FRACTION, gt=0, lt=1, description="inner validation share")
     epochs: int | None = Field(None, ge=1, description="epochs per trial; null = train.epochs")
     space: dict[str, dict[str, Any] | None] = Field(default_factory=dict, description="search-space overrides")
@@ -71,7 +72,8 @@ class ExecutorConfig(StrictModel):
 
     kind: Literal["local", "ray"] = defaults.EXECUTOR
     workers: int | None = Field(defaults.WORKERS, ge=1, description="local pool size; null = CPU cores")
-    threads: int = Field(defaults.THREADS_PER_WORKER, ge=1, description="torch threads per worker")
+    threads: int = Field(defaults.THREADS_PER_WORKER, ge=1,
+                         description="torch threads of every cell, in any worker or in the main process")
     ray_address: str | None = Field(None, description="existing Ray cluster, e.g. ray://head:10001 or auto")
 
 
@@ -92,6 +94,8 @@ class GridConfig(StrictModel):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     allow_unverified_data: bool = False
+    allow_nonphysical_data: bool = Field(False, description="run data that fails the physical sanity "
+                                                           "checks (tasks.validation) with a warning")
 
     @field_validator("folds")
     @classmethod
@@ -100,6 +104,34 @@ class GridConfig(StrictModel):
         if bad:
             raise ValueError(f"folds must be in 0..4, got {bad}")
         return folds
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_non_negative(cls, seeds: list[int]) -> list[int]:
+        bad = [s for s in seeds if s < 0]
+        if bad:  # numpy's generators take no negative seed; refuse it here, not inside a run
+            raise ValueError(f"seeds must be >= 0, got {bad}")
+        return seeds
+
+    @model_validator(mode="after")
+    def _one_thread_count(self) -> GridConfig:
+        """Every cell trains with ``executor.threads`` torch threads, in a pool worker, a Ray
+        task or the main process alike (``train.num_threads`` may say the same, not differ)."""
+        threads = self.train.num_threads
+        if threads is not None and threads != self.executor.threads and \
+                self.executor.threads != defaults.THREADS_PER_WORKER:
+            raise ValueError(f"train.num_threads={threads} and executor.threads={self.executor.threads} "
+                             "disagree; set executor.threads only")
+        if threads is None or threads != self.executor.threads:
+            # train.num_threads alone (an older profile) sets the executor's count too
+            self.executor.threads = threads or self.executor.threads
+            self.train.num_threads = self.executor.threads
+        return self
+
+    @property
+    def threads(self) -> int:
+        """Torch threads of every cell of this grid."""
+        return self.executor.threads
 
     def validate_names(self) -> None:
         """Check every task, architecture, variant and hyperparameter name against its registry."""
@@ -117,14 +149,13 @@ class GridConfig(StrictModel):
         self.variants = parse_names(self.variants, VARIANTS)
         for name in self.hparams:
             architectures.REGISTRY.get(name)
-        for name in self.architectures:
-            self.model_hparams(name)
-        if self.tune.enabled:
-            from bench.tuning import search_space
+        from bench.space import check_hparams, search_space
 
+        for name in self.architectures:
+            check_hparams(name, self.model_hparams(name))
+        if self.tune.enabled:
             for name in self.architectures:
                 search_space(name, self)
-
 
     def model_hparams(self, architecture: str) -> dict[str, Any]:
         """Resolved hyperparameters of ``architecture`` in this grid: registered defaults, then
@@ -152,19 +183,38 @@ def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
 
+def _describe(error: dict) -> str:
+    """One line per pydantic error: the field's dotted path, what is wrong, the value given."""
+    where = ".".join(str(x) for x in error["loc"]) or "profile"
+    message = error["msg"].removeprefix("Value error, ")
+    given = "" if error["type"] == "value_error" else f" (got {error.get('input')!r})"
+    return f"  {where}: {message}{given}"
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (line and column, 1-based)."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else str(problem)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings (values parsed as YAML) to a raw profile dict."""
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         dotted, value = item.split("=", 1)
+        try:
+            parsed = _parse_value(value)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item}: the value is not valid YAML: {_yaml_problem(err)}") from None
         keys = dotted.strip().split(".")
         node = raw
         for key in keys[:-1]:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 raise ValueError(f"--set {dotted}: {key!r} is not a section")
-        node[keys[-1]] = _parse_value(value)
+        node[keys[-1]] = parsed
     return raw
 
 
@@ -186,11 +236,17 @@ def load_config(profile: str | Path | None = None, overrides: list[str] | None =
     if profile is not None:
         path = profile_path(profile)
         source = str(path)
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"profile {path}: YAML syntax error: {_yaml_problem(err)}") from None
+        except OSError as err:
+            raise ValueError(f"profile {path}: cannot be read ({err.strerror or err})") from None
         if not isinstance(raw, dict):
             raise ValueError(f"profile {path} must be a mapping at the top level")
     raw = apply_overrides(raw, overrides or [])
     try:
         return GridConfig.model_validate(raw)
     except ValidationError as err:
-        raise ValueError(f"invalid configuration from {source}:\n{err}") from None
+        problems = "\n".join(_describe(e) for e in err.errors())
+        raise ValueError(f"invalid configuration from {source}:\n{problems}") from None

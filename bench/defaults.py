@@ -60,8 +60,13 @@ PRUNER = "median"  # median | successive_halving | none; on validation score per
 SAMPLER_SEED = 0  # TPE sampler seed
 TUNE_SEED = 0  # seed of the inner train/validation split and of every trial's training
 TUNE_VAL_FRACTION = 0.2  # inner validation share of the outer training fold
-STALE_AFTER_S = 600.0  # a claim or trial without a heartbeat for this long is presumed dead
-HEARTBEAT_S = 30.0
+# A worker beats every HEARTBEAT_S; one silent for STALE_AFTER_S (six missed beats) is presumed
+# dead and its cell or trial is taken over. Six beats leave room for a loaded machine or a
+# briefly locked database (a beat is one tiny UPDATE) while a crashed worker on another
+# machine costs a minute at most; a dead worker on the same machine is seen at once by its
+# PID (bench.claims), without waiting.
+HEARTBEAT_S = 10.0
+STALE_AFTER_S = 60.0
 #: Knobs every architecture shares; each architecture's registered search space is added.
 SHARED_SEARCH_SPACE: dict[str, dict] = {
     "lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},

@@ -12,12 +12,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench import defaults
+from bench import defaults, interrupts
 from bench.cell import CellOutcome, log_summary
 from bench.cells import (DUMMY, NO_VARIANT, Cell, Unit, cell_identity, dummy_cells, grid_cells,  # noqa: F401
                          grid_units, load_task, model_cells, parent_key)
+from bench.claims import ClaimStore
 from bench.config import GridConfig, GridError
+from bench.eta import BAR_FORMAT, GridETA
 from bench.graphs import build_task_graphs
+from bench.lifecycle import end_of_grid
 from bench.records import RecordStore, results_root
 from bench.tracking import Tracker
 from bench.unit import run_unit  # noqa: F401 (the entry point of one unit, re-exported)
@@ -40,7 +43,6 @@ def _results_env(results_dir: Path):
 
 def sync_records(cfg: GridConfig, tracker: Tracker, records: RecordStore, storage: str) -> int:
     """Import the grid's committed records that the MLflow store lacks; returns how many."""
-    from bench.claims import ClaimStore
     from bench.records.mlflow_sync import import_records
 
     recorded = records.load()
@@ -89,16 +91,24 @@ def run_grid(cfg: GridConfig, tracking_uri: str | None = None, progress: bool = 
         data = load_task(task, cfg)
         build_task_graphs(data.structures, data.ids, variant, cfg.graph.cutoff, cfg.graph.max_neighbors,
                           data.sha256, progress=progress)
+    loaded = {task: load_task(task, cfg) for task in cfg.tasks}
+    cells, groups = _grid_keys(cfg, loaded)
+    eta = GridETA.for_grid(cfg, cells.values(), loaded, tracker, cfg.executor.workers or os.cpu_count() or 1)
     outcomes: list[CellOutcome] = []
-    failed: list[str] = []
+    failed: dict[str, str] = {}
     with _results_env(root), tqdm(total=sum(len(u.seeds) for u in units), desc=f"grid {cfg.experiment}",
-                                  unit="cell", disable=not progress, dynamic_ncols=True) as bar:
+                                  unit="cell", disable=not progress, dynamic_ncols=True, bar_format=BAR_FORMAT,
+                                  postfix=eta.text()) as bar:
         for unit, result in run_units(units, cfg, tracking_uri, storage, progress):
+            if isinstance(result, interrupts.Interrupted):
+                continue
             if isinstance(result, BaseException):
-                failed.append(f"{unit.label()}: {type(result).__name__}: {result}")
+                failed[unit.label()] = f"{type(result).__name__}: {result}"
                 tqdm.write(f"{unit.label()}: FAILED: {type(result).__name__}: {result}")
                 continue
             for outcome in result:
+                if outcome.extra.get("interrupted"):
+                    continue
                 if outcome.record is not None:  # a worker on another machine (Ray) wrote its own disk
                     records.append(outcome.record)
                 if outcome.extra.get("claimed_elsewhere"):
@@ -106,10 +116,22 @@ def run_grid(cfg: GridConfig, tracking_uri: str | None = None, progress: bool = 
                 elif outcome.cell.architecture != DUMMY:
                     log_summary(outcome, _unit(unit.task))
                 outcomes.append(outcome)
+                eta.finished(outcome.cell.task, outcome.cell.architecture,
+                             None if outcome.skipped else outcome.metrics.get("wall_time_s"))
+                bar.set_postfix_str(eta.text(), refresh=False)
                 bar.update()
-    if failed:
-        raise GridError(f"{len(failed)} unit(s) failed (rerun to retry them; finished cells are kept):\n  "
-                        + "\n  ".join(failed))
+    # every cell is now done, running in a live worker elsewhere, or lost (and then said why)
+    end = end_of_grid(cells, groups, tracker, ClaimStore(storage), failed, interrupts.stop_requested())
+    if end.running or end.lost:
+        tqdm.write(end.summary())
+    if interrupts.stop_requested():
+        raise interrupts.GridInterrupted(f"{len(end.lost)} cell(s) not run")
+    if failed or end.lost:
+        raise GridError(f"{len(failed)} unit(s) failed, {len(end.lost)} cell(s) not done (rerun to retry them; "
+                        "finished cells are kept):\n  " + "\n  ".join(
+                            [f"{u}: {e}" for u, e in failed.items()]
+                            + [f"{c.label()}: {why}" for c, why in end.lost.items()
+                               if c.label().rsplit("|", 1)[0] not in failed]))
     return outcomes
 
 
@@ -117,3 +139,17 @@ def _unit(task: str) -> str:
     import tasks
 
     return tasks.get_task(task).unit
+
+
+def _grid_keys(cfg: GridConfig, loaded: dict) -> tuple[dict[str, Cell], dict[str, list[str]]]:
+    """(cell key -> cell, parent key -> its cells' keys) of every cell of ``cfg``."""
+    cells: dict[str, Cell] = {}
+    groups: dict[str, list[str]] = {}
+    for task in cfg.tasks:
+        sha = loaded[task].sha256
+        for cell in grid_cells(cfg, task):
+            key = cell_identity(cell, cfg, sha)[2]
+            cells[key] = cell
+            if cell.architecture != DUMMY:
+                groups.setdefault(parent_key(task, cell.architecture, cell.variant, cfg, sha), []).append(key)
+    return cells, groups

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from contextlib import contextmanager
 from typing import Any
 from collections.abc import Iterator
@@ -16,11 +17,17 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.time import get_current_time_millis
 
-from bench import defaults
+from bench import defaults, interrupts
+from bench.claims import schema_lock
 
 TAG_PREFIX = "bench."
 for _noisy in ("alembic", "mlflow.store.db.utils"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
+
+
+def _is_schema_race(err: Exception) -> bool:
+    text = str(err).lower()
+    return any(m in text for m in ("already exists", "alembic", "duplicate", "database is locked"))
 
 
 def _is_local(uri: str) -> bool:
@@ -32,9 +39,20 @@ class Tracker:
 
     def __init__(self, experiment: str, tracking_uri: str | None = None) -> None:
         self.uri = tracking_uri or defaults.tracking_uri()
-        self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_name = experiment
-        self.experiment_id = self._ensure_experiment(experiment)
+        # The first access creates (or migrates) the store's tables; MLflow's migrations are
+        # not safe to run from two processes at once ("table _alembic_tmp_... already exists"),
+        # so a SQLite store is opened under a file lock beside it, a server store with retries.
+        with schema_lock(self.uri):
+            for attempt in range(5):
+                try:
+                    self.client = MlflowClient(tracking_uri=self.uri)
+                    self.experiment_id = self._ensure_experiment(experiment)
+                    break
+                except Exception as err:  # a concurrent migration on a server database
+                    if attempt == 4 or not _is_schema_race(err):
+                        raise
+                    time.sleep(1.0 * (attempt + 1))
 
     def _ensure_experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -96,7 +114,17 @@ class Tracker:
         return run_id
 
     def finish_parent(self, run_id: str) -> None:
-        self.client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.FINISHED))
+        self.terminate(run_id, "FINISHED")
+
+    def terminate(self, run_id: str, status: str) -> None:
+        """End run ``run_id`` as ``status`` (FINISHED, FAILED or KILLED), never cut by Ctrl-C."""
+        with interrupts.deferred():
+            self.client.set_terminated(run_id, status=status)
+
+    def running(self, filter_string: str = "") -> list[Run]:
+        """Runs of the experiment still marked RUNNING (``filter_string`` narrows them)."""
+        extra = f" and {filter_string}" if filter_string else ""
+        return self.search(f"attributes.status = 'RUNNING'{extra}")
 
     @contextmanager
     def run(self, name: str, tags: dict[str, Any], params: dict[str, Any],
@@ -117,7 +145,7 @@ class Tracker:
             status = RunStatus.to_string(RunStatus.KILLED)
             raise
         finally:
-            self.client.set_terminated(run.info.run_id, status=status)
+            self.terminate(run.info.run_id, status)
 
 
 class RunLogger:

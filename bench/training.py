@@ -17,6 +17,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 import architectures
+from bench import defaults, interrupts
 from bench.config import TrainConfig
 from bench.metrics import CLASSIFICATION, REGRESSION, evaluate
 
@@ -25,6 +26,13 @@ from bench.metrics import CLASSIFICATION, REGRESSION, evaluate
 #: weights; tests/bench/test_fingerprint_known_answers.py pins a 2-epoch fit and fails
 #: until the version is bumped and the pinned value updated.
 TRAINING_CODE_VERSION = "1"
+
+
+class ModelOutputError(Exception):
+    """A model's output is not ``[num_graphs, out_dim]`` or not finite (a plugin bug, usually).
+
+    Not a ValueError: Optuna must not swallow it as one failed trial among others.
+    """
 
 
 def seed_everything(seed: int) -> None:
@@ -40,12 +48,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def configure_torch(num_threads: int | None, device: str) -> torch.device:
-    """Set torch's CPU threads (None: leave them) and flush denormal floats; return the device.
+    """Set torch's CPU threads (None: :data:`bench.defaults.THREADS_PER_WORKER`, i.e. 1) and
+    flush denormal floats; return the device.
 
-    Shared by :func:`fit` and ``bench perf`` so that benchmarks time what training runs.
+    Every path that trains calls this (``bench train``, a grid's main process, pool workers,
+    Ray tasks, trials, ``bench perf``), so a cell never runs with torch's machine-dependent
+    default thread count: threads change the order of floating-point sums, hence results,
+    and on a loaded machine a thread per core makes training many times slower.
     """
-    if num_threads:
-        torch.set_num_threads(num_threads)
+    torch.set_num_threads(num_threads or defaults.THREADS_PER_WORKER)
     # Radial bases (Gaussians far from their centre) underflow into denormal floats, on
     # which x86 CPUs run matmuls and exp about 5x slower (CGCNN on jdft2d: 47 -> 239
     # structures/s); flushing them to zero changes values below 1e-38 only.
@@ -123,6 +134,18 @@ def _with_targets(graphs: list[Data], targets: np.ndarray) -> list[Data]:
     return out
 
 
+def check_output(out: torch.Tensor, num_graphs: int, out_dim: int, architecture: str, where: str) -> None:
+    """Raise :class:`ModelOutputError` unless ``out`` is a finite ``[num_graphs, out_dim]`` tensor."""
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != (num_graphs, out_dim):
+        raise ModelOutputError(f"{where}: architecture {architecture!r} returned shape {shape} for a batch of "
+                               f"{num_graphs} graphs; a model must return [num_graphs, out_dim] = "
+                               f"[{num_graphs}, {out_dim}]")
+    if not bool(torch.isfinite(out).all()):
+        raise ModelOutputError(f"{where}: architecture {architecture!r} returned non-finite values (NaN or inf) "
+                               f"on the first batch: {out.detach().flatten()[:4].tolist()}")
+
+
 def _loss_fn(problem_type: str, loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if problem_type == CLASSIFICATION:
         return torch.nn.functional.binary_cross_entropy_with_logits
@@ -136,6 +159,7 @@ def predict(model: torch.nn.Module, graphs: list[Data], scaler: TargetScaler, pr
     model.eval()
     outs = []
     for batch in DataLoader(graphs, batch_size=batch_size, shuffle=False):
+        interrupts.checkpoint()
         out = model(batch.to(device)).squeeze(-1)
         outs.append(torch.sigmoid(out) if problem_type == CLASSIFICATION else scaler.inverse(out))
     return torch.cat(outs).double().cpu().numpy() if outs else np.zeros(0)
@@ -189,10 +213,14 @@ def fit(
         total, count = 0.0, 0
         epoch_start = time.perf_counter()
         for batch in loader:
+            interrupts.checkpoint()  # a stop-now interrupt swallowed somewhere still ends the cell here
             batch = batch.to(device)
             optimizer.zero_grad(set_to_none=True)
             target = batch.y if problem_type == CLASSIFICATION else scaler.transform(batch.y)
-            loss = loss_fn(model(batch).squeeze(-1), target)
+            out = model(batch)
+            if seen == 0 and count == 0:  # first batch: a wrong shape would broadcast silently
+                check_output(out, batch.num_graphs, 1, architecture, desc)
+            loss = loss_fn(out.squeeze(-1), target)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * batch.num_graphs

@@ -21,17 +21,18 @@ from torch_geometric.data import Data
 
 import architectures
 from bench import defaults
-from bench.claims import ClaimStore
+from bench import interrupts
+from bench.claims import ClaimStore, schema_lock
 from bench.config import GridConfig
 from bench.graphs import build_task_graphs
 from bench.provenance import device_name, git_commit, package_versions
+from bench.space import search_space
 from bench.tracking import Tracker
-from bench.training import fit, resolve_device, split_train_val
+from bench.training import configure_torch, fit, split_train_val
 
 #: Shared knobs that set the training config or the graphs rather than a model hyperparameter.
 TRAIN_KNOBS = ("lr", "weight_decay", "batch_size")
 GRAPH_KNOBS = ("cutoff", "max_neighbors")
-_TYPES = {"int", "float", "categorical"}
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # heartbeats and fail_stale_trials are "experimental" in Optuna since 2.9 but stable in use
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -77,34 +78,6 @@ class TrainingView:
 
 
 _VIEW_GRAPHS: dict[tuple, list[Data]] = {}
-
-
-def search_space(architecture: str, cfg: GridConfig) -> dict[str, dict[str, Any]]:
-    """Shared knobs + the architecture's registered space, with ``tune.space`` overrides applied;
-    hyperparameters fixed under ``hparams`` are not tuned. Unknown knobs are an error."""
-    spec = architectures.REGISTRY.get(architecture)
-    space: dict[str, dict[str, Any]] = {**defaults.SHARED_SEARCH_SPACE, **spec.search_space}
-    for name, entry in cfg.tune.space.items():
-        if name not in defaults.SHARED_SEARCH_SPACE and name not in spec.defaults:
-            if any(name in architectures.REGISTRY.get(a).defaults for a in cfg.architectures):
-                continue  # another architecture's hyperparameter
-            known = sorted(set(defaults.SHARED_SEARCH_SPACE) | set(spec.defaults))
-            raise ValueError(f"tune.space: unknown knob {name!r} for {architecture}; known: {known}")
-        if entry is None:
-            space.pop(name, None)
-        else:
-            space[name] = dict(entry)
-    for name in cfg.hparams.get(architecture, {}):
-        space.pop(name, None)
-    for name, entry in space.items():
-        kind = entry.get("type")
-        if kind not in _TYPES:
-            raise ValueError(f"tune.space.{name}: type must be one of {sorted(_TYPES)}, got {kind!r}")
-        if kind == "categorical" and not entry.get("choices"):
-            raise ValueError(f"tune.space.{name}: a categorical knob needs choices")
-        if kind != "categorical" and not ("low" in entry and "high" in entry):
-            raise ValueError(f"tune.space.{name}: an {kind} knob needs low and high")
-    return dict(sorted(space.items()))
 
 
 def trial_epochs(cfg: GridConfig) -> int:
@@ -170,8 +143,10 @@ def storage_for(url: str) -> optuna.storages.RDBStorage:
     ClaimStore(url)  # creates the folder of a SQLite file
     for attempt in range(6):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=int(defaults.HEARTBEAT_S),
-                                              grace_period=int(defaults.STALE_AFTER_S))
+            with schema_lock(url):  # one process at a time creates a SQLite file's Optuna tables
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs,
+                                                  heartbeat_interval=int(defaults.HEARTBEAT_S),
+                                                  grace_period=int(defaults.STALE_AFTER_S))
         except sqlalchemy.exc.SQLAlchemyError:
             # Two workers opening a fresh database race to create Optuna's schema (PostgreSQL:
             # "relation alembic_version already exists"); the loser retries once it exists.
@@ -196,6 +171,22 @@ class StudyResult:
 #: user attribute of a trial that started after other workers had already taken the budget
 SURPLUS = "bench_surplus"
 _COUNTED = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def close_orphan_trials(tracker: Tracker, study: optuna.Study) -> int:
+    """End as KILLED the MLflow runs of this study's trials that are no longer running (their
+    worker died: Optuna failed them by heartbeat); return how many were closed."""
+    runs = tracker.running(f"tags.`bench.optuna_study` = '{study.study_name}' and tags.`bench.kind` = 'trial'")
+    if not runs:
+        return 0
+    alive = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    closed = 0
+    for run in runs:
+        number = run.data.tags.get("bench.optuna_trial", "")
+        if number.isdigit() and int(number) not in alive:
+            tracker.terminate(run.info.run_id, "KILLED")
+            closed += 1
+    return closed
 
 
 def budget_taken(study: optuna.Study, number: int, n_trials: int) -> bool:
@@ -236,7 +227,7 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
     inner_train, inner_val = split_train_val(np.arange(len(view)), cfg.tune.val_fraction, cfg.tune.seed,
                                              view.groups)
     train_cfg = cfg.train.model_copy(update={"epochs": trial_epochs(cfg)})
-    device = device_name(resolve_device(cfg.train.device))
+    device = device_name(configure_torch(cfg.train.num_threads, cfg.train.device))
     base_tags = {"task": view.task, "fold": view.fold, "architecture": architecture, "variant": variant,
                  "kind": "trial", "optuna_study": name, "dataset_sha256": view.dataset_sha256,
                  "data_verification": view.verification, "config_hash": name.rsplit("/", 1)[-1],
@@ -288,7 +279,10 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
 
     start = time.monotonic()
     while True:
+        if interrupts.stop_requested():
+            raise interrupts.Interrupted(f"study {name}: stopped before its budget was spent (resumes on rerun)")
         optuna.storages.fail_stale_trials(study)
+        close_orphan_trials(tracker, study)
         trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS)]
         states = [t.state for t in trials]
         done = sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states)

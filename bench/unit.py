@@ -10,7 +10,9 @@ import numpy as np
 from bench.cell import CellOutcome, run_cell
 from bench.cells import DUMMY, Cell, Unit, cell_identity, load_task, parent_key, parent_name
 from bench.config import GridConfig
+from bench.claims import ClaimStore
 from bench.graphs import build_task_graphs
+from bench.lifecycle import run_claimed
 from bench.records import RecordStore
 from bench.tracking import RunLogger, Tracker
 
@@ -24,7 +26,6 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
     """Run one unit in this process. Each final cell is claimed first (see :mod:`bench.claims`),
     so concurrent workers never run the same cell; a cell claimed by a live worker is left to it.
     Records go to ``results_dir`` (default ``$BENCH_RESULTS`` or ``results/``)."""
-    from bench.claims import ClaimStore
     from bench.tuning import TrainingView, apply_params, run_study, study_name
 
     data = load_task(unit.task, cfg)
@@ -43,7 +44,7 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
            for c, run in finished.items()):  # recorded elsewhere: import, no study reopened
         return [run_cell(c, cfg, data, None, tracker, progress, records=records) for c in unit.cells()]
     if unit.architecture == DUMMY:
-        return [_claimed(c, idents[c][2], claims,
+        return [_claimed(c, idents[c][2], claims, tracker,
                          lambda c=c: run_cell(c, cfg, data, None, tracker, progress, records=records))
                 for c in unit.cells()]
     pkey = parent_key(unit.task, unit.architecture, unit.variant, cfg, data.sha256)
@@ -59,18 +60,16 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
         run_cfg = apply_params(cfg, unit.architecture, tuned.params)
     graphs = build_task_graphs(data.structures, data.ids, unit.variant, run_cfg.graph.cutoff,
                                run_cfg.graph.max_neighbors, data.sha256, progress=progress)
-    outcomes = [_claimed(c, idents[c][2], claims,
+    outcomes = [_claimed(c, idents[c][2], claims, tracker,
                          lambda c=c: run_cell(c, cfg, data, graphs, tracker, progress, tuned, parent, records))
                 for c in unit.cells()]
     update_parent(tracker, parent, cfg, unit, data.sha256)
     return outcomes
 
 
-def _claimed(cell: Cell, key: str, claims, work) -> CellOutcome:
-    with claims.claim(key) as mine:
-        if mine:
-            return work()
-    return CellOutcome(cell, {}, "", skipped=True, extra={"claimed_elsewhere": True})
+def _claimed(cell: Cell, key: str, claims, tracker: Tracker, work) -> CellOutcome:
+    # claim (taking over a dead worker's claim at once), close its orphan run, honour Ctrl-C
+    return run_claimed(cell, key, claims, tracker, work)
 
 
 def fold_summary(runs: list[tuple[int, dict[str, float]]], names=PARENT_METRICS) -> dict[str, float]:

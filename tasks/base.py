@@ -30,6 +30,9 @@ N_FOLDS = 5
 # for classification (matbench_v0.1_validation.json "metadata").
 FOLD_SEED = 18012019
 FOLD_SOURCE_RECIPE = f"kfold-{FOLD_SEED}"
+#: Fewest rows five folds can use: one test row per fold (the training folds then hold 4 or more,
+#: enough for the training/validation split)
+MIN_ROWS = N_FOLDS
 
 TASKS: Registry[Task] = Registry("task")
 
@@ -154,6 +157,8 @@ class Task:
     citation: str = ""
     upstream_sha256: str | None = None  # e.g. matminer's metadata hash
     verified_copies: tuple[VerifiedCopy, ...] = field(default=())
+    #: physical range of the target in ``unit`` (None: not stated); see tasks.validation
+    target_range: tuple[float, float] | None = None
 
     # --- to be provided by subclasses ------------------------------------
     def locate(self, data_dir: str | os.PathLike | None = None) -> Path:
@@ -231,6 +236,9 @@ class Task:
         from pymatgen.core import Structure
 
         df = read_frame(path, self.target)
+        if len(df) < MIN_ROWS:
+            raise DataFormatError(f"{path}: has {len(df)} rows; {N_FOLDS} folds need at least {MIN_ROWS} "
+                                  "(one test row per fold)")
         if len(df) != self.n_samples and verification != UNVERIFIED:
             raise DataFormatError(
                 f"{path}: has {len(df)} rows; {self.name} has {self.n_samples}"

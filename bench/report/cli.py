@@ -35,7 +35,7 @@ def grid_command(args: argparse.Namespace, command: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from bench.cli import _config_from_args
+    from bench.options import config_from_args as _config_from_args
     from bench.report.document import build_report
 
     cfg = _config_from_args(args)
@@ -77,7 +77,7 @@ def _select_by_validation(cfg, args: argparse.Namespace) -> tuple[str, str, str]
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from bench.cli import _config_from_args
+    from bench.options import config_from_args as _config_from_args
     from bench.report.document import EXPORT_DIR
     from bench.report.matbench_export import export_matbench
 
@@ -96,7 +96,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def add_report_commands(subparsers) -> None:
     """Add ``report`` and ``export-matbench`` to the ``bench`` CLI's subparsers."""
-    from bench.cli import _grid_options
+    from bench.options import grid_options as _grid_options
 
     p = subparsers.add_parser("report", help="write REPORT.md, tables, statistics and figures of a grid from its "
                                              "run records")
