@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from bench.config import GridConfig, stable_hash
 from bench.metrics import dummy_predictions, evaluate
+from bench.models import log_cell_model
 from bench.provenance import device_name, git_commit, package_versions
 from bench.tracking import Tracker
 from bench.training import fit, predict, resolve_device, split_train_val
@@ -174,6 +175,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
                 on_epoch=lambda epoch, m: log.log_metrics(m, step=epoch),
                 progress=progress, desc=cell.label(),
             )
+            log_cell_model(log, cell, cfg, settings["hparams"], result, data)  # best epoch: bench predict
             y_pred = predict(result.model, [graphs[i] for i in fold.test], result.scaler, data.problem_type,
                              cfg.train.batch_size, device)
             extra = {"n_params": result.n_params, "best_epoch": result.best_epoch, "best_val_score": result.best_val,

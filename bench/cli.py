@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from bench.registry import UnknownNameError
 
 
 def _grid_options(parser: argparse.ArgumentParser, default_profile: str | None) -> None:
-    parser.add_argument("--profile", default=default_profile, help="profile name in configs/ or a YAML path")
+    parser.add_argument("--profile", default=default_profile,
+                        help="a profile shipped with the package (quick, standard, full, probes) or a YAML path")
+    parser.add_argument("--task-file", action="append", default=[], metavar="YAML",
+                        help="register a user task (tasks/user.py); runs it unless --tasks says otherwise (repeatable)")
     parser.add_argument("--tasks", help="comma-separated task names (overrides the profile)")
     parser.add_argument("--architectures", help="comma-separated architecture names")
     parser.add_argument("--variants", help="comma-separated edge variants")
@@ -27,10 +31,12 @@ def _grid_options(parser: argparse.ArgumentParser, default_profile: str | None) 
     parser.add_argument("--experiment", help="MLflow experiment name (default: the profile's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config field, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else mlflow.db in the current "
+                             "directory, artifacts in ./mlartifacts/)")
     parser.add_argument("--storage", default=None,
                         help="Optuna storage (SQLAlchemy URL, e.g. postgresql://user@host/db; default $OPTUNA_STORAGE "
-                             "or optuna.db in the MLflow store's artifact folder)")
+                             "or optuna.db in the MLflow store's artifact folder, ./mlartifacts/optuna.db)")
     parser.add_argument("--executor", choices=["local", "ray"], help="where units run (default: the profile's, local)")
     parser.add_argument("--workers", type=int, help="local process-pool size (default: one per CPU core)")
     parser.add_argument("--ray-address", help="existing Ray cluster to use with --executor ray (e.g. auto)")
@@ -49,6 +55,12 @@ def _config_from_args(args: argparse.Namespace) -> GridConfig:
             overrides.append(f"{field}=[{value}]")
     if args.experiment:
         overrides.append(f"experiment={args.experiment}")
+    if getattr(args, "task_file", None):  # user tasks: absolute paths travel to workers
+        from tasks.user import task_name
+
+        overrides.append(f"task_files={json.dumps([str(Path(f).resolve()) for f in args.task_file])}")
+        if not args.tasks:
+            overrides.append(f"tasks={json.dumps([task_name(f) for f in args.task_file])}")
     if args.allow_unverified_data:
         overrides.append("allow_unverified_data=true")
     for flag, field in (("executor", "executor.kind"), ("workers", "executor.workers"),
@@ -172,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("status", cmd_status, "show the grid's cells as done / running / failed / pending")):
         p = sub.add_parser(name, help=helptext)
         _grid_options(p, default_profile="quick")
-        p.add_argument("--results-dir", type=Path, default=None, help="default: results/")
+        p.add_argument("--results-dir", type=Path, default=None, help="default: results/ in the current directory")
         p.set_defaults(func=func)
     p = sub.add_parser("perf", help="training/prediction throughput and peak memory per architecture")
     p.add_argument("--architectures", default="all", help="comma-separated names or 'all'")
@@ -189,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.report.cli import add_report_commands
 
     add_report_commands(sub)
+    from bench.predict import add_predict_command
+
+    add_predict_command(sub)
     return parser
 
 

@@ -46,7 +46,9 @@ class Tracker:
             path.mkdir(parents=True, exist_ok=True)
             location = path.as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            # the UI opens an experiment of this kind on its training-runs view, not the GenAI one
+            return self.client.create_experiment(name, artifact_location=location,
+                                                 tags={"mlflow.experimentKind": "custom_model_development"})
         except MlflowException:  # another worker created it a moment ago
             found = self.client.get_experiment_by_name(name)
             if found is None:
