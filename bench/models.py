@@ -120,14 +120,16 @@ def cell_model_spec(cell, cfg, hparams: dict, result, data, run_tags: dict[str, 
     from bench.graphs import GRAPH_CODE_VERSION
     from bench.provenance import git_commit, package_versions
 
-    task = tasks.get_task(data.name)
+    # a TaskData made in code (tests, notebooks) need not be registered: then target and unit are unknown
+    task = tasks.TASKS.get(data.name) if data.name in tasks.TASKS else None
     return {
         "architecture": cell.architecture, "hparams": dict(hparams), "preset": cfg.arch_preset, "out_dim": 1,
         "problem_type": data.problem_type,
         "target_scaler": {"mean": result.scaler.mean, "std": result.scaler.std},
         "graph": {"variant": cell.variant, "cutoff": cfg.graph.cutoff, "max_neighbors": cfg.graph.max_neighbors,
                   "graph_code_version": GRAPH_CODE_VERSION},
-        "task": {"name": data.name, "target": task.target, "unit": task.unit, "dataset_sha256": data.sha256},
+        "task": {"name": data.name, "target": getattr(task, "target", None), "unit": getattr(task, "unit", None),
+                 "dataset_sha256": data.sha256},
         "cell": {"fold": cell.fold, "seed": cell.seed, "cell_key": run_tags.get("bench.cell_key"),
                  "config_hash": run_tags.get("bench.config_hash"), "best_epoch": result.best_epoch,
                  "best_val_score": result.best_val, "n_params": result.n_params},

@@ -170,7 +170,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
         frame.to_csv(args.output, index=False)
     task = models[0].spec["task"]
     what = "class-1 probability" if models[0].problem_type == "classification" else \
-        f"{task['target']} ({task['unit']})"
+        f"{task.get('target') or 'target'} ({task.get('unit') or 'unit unknown'})"
     print(f"predicted {what} for {len(records)} structure(s) with {len(models)} model(s) "
           f"[{', '.join(m.label() for m in models[:5])}{' ...' if len(models) > 5 else ''}]: "
           f"read {read_s:.1f} s, graphs {timings['graphs_s']:.1f} s, models {timings['models_s']:.1f} s"

@@ -123,6 +123,9 @@ def _read_extxyz(path: Path) -> list[tuple[Structure, dict]]:
                                      "a crystal needs a Lattice= with pbc=\"T T T\"")
         info = {**atoms.info}
         info.pop("pbc", None)
+        # ASE reads per-structure energy, stress etc. into a calculator, not into info
+        results = getattr(atoms.calc, "results", None) or {}
+        info.update({key: float(value) for key, value in results.items() if np.ndim(value) == 0})
         out.append((AseAtomsAdaptor.get_structure(atoms), info))
     if not out:
         raise StructureFileError(f"{path}: no structure in this extended XYZ file")
