@@ -31,7 +31,8 @@ def label_study(study: optuna.Study, *, experiment: str, task: str, architecture
     """Set metric names and user attributes (idempotent: every worker may call it)."""
     import tasks
 
-    study.set_metric_names([objective_name(problem_type, tasks.get_task(task).unit)])
+    unit = tasks.TASKS.get(task).unit if task in tasks.TASKS else ""  # a TaskData made in code may be unregistered
+    study.set_metric_names([objective_name(problem_type, unit)])
     attrs = {"experiment": experiment, "task": task, "architecture": architecture, "variant": variant,
              "fold": fold, "dataset_sha256": dataset_sha256, "mlflow_parent_run_id": parent_run_id,
              **{f"budget.{k}": v for k, v in budget.items() if k != "space"}}
