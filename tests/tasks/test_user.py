@@ -123,3 +123,22 @@ def test_grid_runs_on_a_user_task_file(tmp_path, unregister, capsys):
     assert {r.data.tags["bench.dataset_sha256"] for r in cells} == {sha}
     assert {r.data.tags["bench.data_verification"] for r in cells} == {"user-data (sha256 not pinned)"}
     assert main(args) == 0 and "skipped (already finished)" in capsys.readouterr().out  # resumes like any task
+
+
+def test_readme_add_a_task_example_loads(tmp_path, unregister):
+    """The README's "Add a task" YAML, as written, on a small data set the test writes."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if "name: my_gaps" in b]
+    structures, a = _structures()
+    (tmp_path / "cifs").mkdir()
+    for i, s in enumerate(structures):
+        s.to(filename=str(tmp_path / "cifs" / f"x{i}.cif"))
+    pd.DataFrame({"id": [f"x{i}" for i in range(N)], "band_gap": a}).to_csv(tmp_path / "targets.csv", index=False)
+    (tmp_path / "my_gaps.yaml").write_text(block)
+    assert register_task_file(tmp_path / "my_gaps.yaml") == "my_gaps"
+    data = tasks.get_task("my_gaps").load()
+    assert len(data.folds) == 5 and data.fold_source == "KFold-5-shuffle-seed42" and tasks.get_task("my_gaps").unit == "eV"
+    np.testing.assert_allclose(data.targets, a)
