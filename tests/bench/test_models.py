@@ -140,3 +140,7 @@ def test_predict_errors_are_clear_and_exit_2(trained, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "ok.cif"), "--experiment", "models", "--task", "toy",
                  "--architecture", "schnet", "--variant", "multi_edge", "--tracking-uri", uri]) == 2
     assert "no finished cell toy|schnet|multi_edge" in capsys.readouterr().err
+    with Tracker("models", uri).run("from before models were saved", {"kind": "cell", "task": "toy"}, {}) as log:
+        pass
+    assert main(["predict", str(tmp_path / "ok.cif"), "--run-id", log.run_id, "--tracking-uri", uri]) == 2
+    assert f"run {log.run_id} (from before models were saved) has no saved model" in capsys.readouterr().err
