@@ -192,7 +192,8 @@ def add_predict_command(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--config-hash", help="choose among cells trained with several configurations")
     p.add_argument("--ensemble", action="store_true",
-                   help="average every fold and seed of the cell's configuration (adds y_std, n_models)")
+                   help="average every fold and seed of the cell's configuration, or those --fold/--seed "
+                        "leave open (adds y_std, n_models)")
     p.add_argument("--output", "-o", help="CSV file (default: standard output)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else mlflow.db in the current directory)")
