@@ -23,6 +23,7 @@ from bench.cells import (DUMMY, NO_VARIANT, Cell, cell_identity, cell_key, cell_
                          effective_threads)
 from bench.config import GridConfig
 from bench.metrics import dummy_predictions, evaluate
+from bench.models import log_cell_model
 from bench.provenance import device_name, git_commit, package_versions
 from bench.records import RecordStore, new_record
 from bench.tracking import Tracker
@@ -162,6 +163,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
                 on_epoch=lambda epoch, m: log.log_metrics(m, step=epoch),
                 progress=progress, desc=cell.label(),
             )
+            log_cell_model(log, cell, cfg, settings["hparams"], result, data)  # best epoch: bench predict
             y_pred = predict(result.model, [graphs[i] for i in fold.test], result.scaler, data.problem_type,
                              cfg.train.batch_size, device)
             extra = {"n_params": result.n_params, "best_epoch": result.best_epoch, "best_val_score": result.best_val,

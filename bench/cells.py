@@ -60,7 +60,9 @@ def parent_name(task: str, architecture: str, variant: str) -> str:
 
 def load_task(name: str, cfg: GridConfig):
     import tasks
+    from tasks.user import register_task_files
 
+    register_task_files(cfg.task_files)  # a worker process registers the grid's user tasks too
     return tasks.get_task(name).load(allow_unverified=cfg.allow_unverified_data)
 
 

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         grid_options(p, default_profile="quick")
         p.add_argument("--results-dir", type=Path, default=None,
-                       help="default: results/ (run records in <dir>/<experiment>/runs/)")
+                       help="default: results/ in the current directory (run records in <dir>/<experiment>/runs/)")
         if name == "status":
             p.add_argument("--json", action="store_true", help="one JSON document: every cell and the summary")
         else:
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.report.cli import add_report_commands
 
     add_report_commands(sub)
+    from bench.predict import add_predict_command
+
+    add_predict_command(sub)
     return parser
 
 

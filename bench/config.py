@@ -1,4 +1,4 @@
-"""Typed run configuration: YAML profiles in ``configs/`` validated into these models.
+"""Typed run configuration: YAML profiles (``bench/profiles/``, shipped in the package) validated into these models.
 
 Every default comes from :mod:`bench.defaults`; a profile sets only what differs, and
 ``--set section.key=value`` on the command line overrides any field.
@@ -96,6 +96,8 @@ class GridConfig(StrictModel):
     allow_unverified_data: bool = False
     allow_nonphysical_data: bool = Field(False, description="run data that fails the physical sanity "
                                                            "checks (tasks.validation) with a warning")
+    task_files: list[str] = Field(default_factory=list, description="YAML files of user tasks (tasks/user.py) to "
+                                                                    "register; relative to the profile's folder")
 
     @field_validator("folds")
     @classmethod
@@ -140,7 +142,9 @@ class GridConfig(StrictModel):
         from bench.graphs import VARIANTS
 
         from bench.registry import parse_names
+        from tasks.user import register_task_files
 
+        register_task_files(self.task_files)
         # "all" names every registered entry (plugins included) and every name is checked;
         # a group name (tasks.TASK_GROUPS: "probes", "synthetic", "matbench") stands for its tasks
         expanded = [t for name in self.tasks for t in tasks.TASK_GROUPS.get(name, [name])]
@@ -244,6 +248,8 @@ def load_config(profile: str | Path | None = None, overrides: list[str] | None =
             raise ValueError(f"profile {path}: cannot be read ({err.strerror or err})") from None
         if not isinstance(raw, dict):
             raise ValueError(f"profile {path} must be a mapping at the top level")
+        if isinstance(raw.get("task_files"), list):  # user task files sit beside the profile
+            raw["task_files"] = [str((path.parent / str(f)).resolve()) for f in raw["task_files"]]
     raw = apply_overrides(raw, overrides or [])
     try:
         return GridConfig.model_validate(raw)

@@ -1,11 +1,17 @@
 """Every default of the suite, in one place.
 
-Profiles (``configs/*.yaml``) and CLI flags override these; nothing else in the code
-base hard-codes a default value for them.
+Profiles (``bench/profiles/*.yaml``, shipped inside the package) and CLI flags override
+these; nothing else in the code base hard-codes a default value for them.
+
+Everything the suite writes by default (the MLflow store ``mlflow.db`` with its artifacts in
+``mlartifacts/``, the Optuna storage ``mlartifacts/optuna.db``, the graph cache ``.cache/``,
+tables and reports under ``results/``) goes to the **current working directory**, never
+to the folder the package is installed in; environment variables and flags move each.
 """
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +34,8 @@ def shared_data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """On-disk cache (graphs): ``$BENCH_CACHE``, else ``.cache/`` in the project."""
-    return Path(os.environ.get("BENCH_CACHE", PROJECT_ROOT / ".cache"))
+    """On-disk cache (graphs): ``$BENCH_CACHE``, else ``.cache/`` in the working directory."""
+    return Path(os.environ.get("BENCH_CACHE", Path.cwd() / ".cache"))
 
 # --- training (one cell) ---------------------------------------------------
 EPOCHS = 100
@@ -48,8 +54,9 @@ DETERMINISTIC = True  # torch deterministic kernels: a seed repeats a cell bit f
 FOLDS = (0, 1, 2, 3, 4)
 SEEDS = (0,)
 EXPERIMENT = "default"
-RESULTS_DIR = PROJECT_ROOT / "results"
-PROFILES_DIR = PROJECT_ROOT / "configs"
+RESULTS_DIR = Path("results")  # relative: under the working directory at the time of writing
+#: Profiles ship inside the package (package data), so an installed copy finds them too.
+PROFILES_DIR = Path(str(files("bench") / "profiles"))
 
 
 # --- tuning (Optuna) ---------------------------------------------------------
@@ -93,12 +100,13 @@ THREADS_PER_WORKER = 1  # torch threads in each pool worker / Ray task
 
 
 def tracking_uri() -> str:
-    """MLflow store: ``$MLFLOW_TRACKING_URI``, else a SQLite file in the project."""
-    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}")
+    """MLflow store: ``$MLFLOW_TRACKING_URI``, else ``mlflow.db`` (SQLite) in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{Path.cwd() / 'mlflow.db'}")
 
 
 def artifact_root(uri: str) -> Path:
-    """Where a local store keeps run artifacts: ``mlartifacts/`` beside its SQLite file."""
+    """Where a local store keeps run artifacts: ``mlartifacts/`` beside its SQLite file (else in
+    the working directory, e.g. the Optuna storage of a grid tracked on a server)."""
     if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
-    return PROJECT_ROOT / "mlartifacts"
+        return Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts"
+    return Path.cwd() / "mlartifacts"

@@ -6,12 +6,17 @@ and neither imports the other.
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from bench.config import GridConfig, load_config
 
 
 def grid_options(parser: argparse.ArgumentParser, default_profile: str | None) -> None:
-    parser.add_argument("--profile", default=default_profile, help="profile name in configs/ or a YAML path")
+    parser.add_argument("--profile", default=default_profile,
+                        help="a profile shipped with the package (quick, standard, full, probes) or a YAML path")
+    parser.add_argument("--task-file", action="append", default=[], metavar="YAML",
+                        help="register a user task (tasks/user.py); runs it unless --tasks says otherwise (repeatable)")
     parser.add_argument("--tasks", help="comma-separated task names (overrides the profile)")
     parser.add_argument("--architectures", help="comma-separated architecture names")
     parser.add_argument("--variants", help="comma-separated edge variants")
@@ -20,10 +25,12 @@ def grid_options(parser: argparse.ArgumentParser, default_profile: str | None) -
     parser.add_argument("--experiment", help="MLflow experiment name (default: the profile's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config field, e.g. --set train.epochs=5 (repeatable)")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else mlflow.db in the current "
+                             "directory, artifacts in ./mlartifacts/)")
     parser.add_argument("--storage", default=None,
                         help="Optuna storage (SQLAlchemy URL, e.g. postgresql://user@host/db; default $OPTUNA_STORAGE "
-                             "or optuna.db in the MLflow store's artifact folder)")
+                             "or optuna.db in the MLflow store's artifact folder, ./mlartifacts/optuna.db)")
     parser.add_argument("--executor", choices=["local", "ray"], help="where units run (default: the profile's, local)")
     parser.add_argument("--workers", type=int, help="local process-pool size (default: one per CPU core)")
     parser.add_argument("--ray-address", help="existing Ray cluster to use with --executor ray (e.g. auto)")
@@ -45,6 +52,12 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
             overrides.append(f"{field}=[{value}]")
     if args.experiment:
         overrides.append(f"experiment={args.experiment}")
+    if getattr(args, "task_file", None):  # user tasks: absolute paths travel to workers
+        from tasks.user import task_name
+
+        overrides.append(f"task_files={json.dumps([str(Path(f).resolve()) for f in args.task_file])}")
+        if not args.tasks:
+            overrides.append(f"tasks={json.dumps([task_name(f) for f in args.task_file])}")
     if args.allow_unverified_data:
         overrides.append("allow_unverified_data=true")
     if getattr(args, "allow_nonphysical_data", False):

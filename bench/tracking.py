@@ -21,6 +21,8 @@ from bench import defaults, interrupts
 from bench.claims import schema_lock
 
 TAG_PREFIX = "bench."
+#: MLflow 3's UI opens an experiment of this kind on its training-runs view, not the GenAI one
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 for _noisy in ("alembic", "mlflow.store.db.utils"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
@@ -57,6 +59,8 @@ class Tracker:
     def _ensure_experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
+            if EXPERIMENT_KIND[0] not in found.tags:  # a store made before the tag: UI opens on runs too
+                self.client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
             return found.experiment_id
         location = None
         if _is_local(self.uri):
@@ -64,7 +68,7 @@ class Tracker:
             path.mkdir(parents=True, exist_ok=True)
             location = path.as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
         except MlflowException:  # another worker created it a moment ago
             found = self.client.get_experiment_by_name(name)
             if found is None:

@@ -27,6 +27,7 @@ from bench.config import GridConfig
 from bench.graphs import build_task_graphs
 from bench.provenance import device_name, git_commit, package_versions
 from bench.space import search_space
+from bench.study_labels import label_study, mark_pruned
 from bench.tracking import Tracker
 from bench.training import configure_torch, fit, split_train_val
 
@@ -224,6 +225,9 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
     study = optuna.create_study(study_name=name, storage=storage_for(storage_url), load_if_exists=True,
                                 direction="minimize", sampler=optuna.samplers.TPESampler(seed=cfg.tune.sampler_seed),
                                 pruner=make_pruner(cfg.tune.pruner))
+    label_study(study, experiment=cfg.experiment, task=view.task, architecture=architecture, variant=variant,
+                fold=view.fold, problem_type=view.problem_type, budget=tune_budget(architecture, cfg),
+                dataset_sha256=view.dataset_sha256, parent_run_id=parent_run_id)
     inner_train, inner_val = split_train_val(np.arange(len(view)), cfg.tune.val_fraction, cfg.tune.seed,
                                              view.groups)
     train_cfg = cfg.train.model_copy(update={"epochs": trial_epochs(cfg)})
@@ -249,12 +253,14 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
         run_params = {**{f"hp.{k}": v for k, v in hparams.items()}, **{f"train.{k}": v for k, v in tcfg.model_dump().items()},
                       "cutoff": eff.graph.cutoff, "max_neighbors": eff.graph.max_neighbors, **budget_params(cfg),
                       "n_inner_train": len(inner_train), "n_inner_val": len(inner_val)}
-        pruned = False
-        with tracker.run(f"{view.task}|{architecture}|{variant}|fold{view.fold}|trial{trial.number}", tags,
-                         run_params, parent_run_id) as log:
+        pruned, last_epoch = False, [None]
+        run_name = f"{view.task}|{architecture}|{variant}|fold{view.fold}|trial{trial.number}"
+        with tracker.run(run_name, tags, run_params, parent_run_id) as log:
+            trial.set_user_attr("mlflow_run_id", log.run_id)
             log.log_dict({"params": params, "space": space, "hparams": hparams}, "config.json")
 
             def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+                last_epoch[0] = epoch
                 log.log_metrics(metrics, step=epoch)
                 trial.report(metrics["val_score"], epoch)
                 if trial.should_prune():
@@ -266,7 +272,7 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
                              cfg.tune.seed, on_epoch=on_epoch, progress=progress, desc=f"trial {trial.number}")
             except optuna.TrialPruned:
                 pruned = True
-                log.set_tags({"trial_state": "PRUNED"})
+                mark_pruned(log, run_name, last_epoch[0])
             else:
                 log.set_tags({"trial_state": "COMPLETE"})
                 log.log_metrics({"best_val_score": result.best_val, "best_epoch": result.best_epoch,

@@ -1,0 +1,26 @@
+"""Profiles ship inside the package; default stores go to the working directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import defaults
+from bench.config import load_config, profile_path
+
+
+def test_profiles_are_package_data(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # nowhere near the checkout
+    assert defaults.PROFILES_DIR == Path(defaults.__file__).parent / "profiles"
+    assert {p.stem for p in defaults.PROFILES_DIR.glob("*.yaml")} == {"quick", "standard", "full", "probes"}
+    assert profile_path("quick").is_file() and load_config("quick").experiment == "quick"
+
+
+def test_default_stores_live_in_the_working_directory(monkeypatch, tmp_path):
+    for var in ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "BENCH_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert defaults.tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert defaults.artifact_root(defaults.tracking_uri()) == tmp_path / "mlartifacts"
+    assert defaults.optuna_storage() == f"sqlite:///{tmp_path / 'mlartifacts' / 'optuna.db'}"
+    assert defaults.cache_dir() == tmp_path / ".cache"
+    assert (Path.cwd() / defaults.RESULTS_DIR) == tmp_path / "results"
+    assert defaults.artifact_root("http://mlflow.example:5000") == tmp_path / "mlartifacts"
