@@ -70,7 +70,11 @@ def build_graph(
         GraphError: the structure cannot be made into a graph (message names it).
     """
     name = validate_params(variant, cutoff, max_neighbors)
-    if not structure.is_ordered:
+    try:  # ``site.specie`` is the ordered-site check (it raises for a disordered site)
+        z = [site.specie.Z for site in structure]
+    except AttributeError:
+        z = None
+    if z is None:
         label = structure_label(structure, structure_id)
         raise GraphError(f"structure {label} is disordered; z needs one element per site")
     pos = np.array(structure.cart_coords, dtype=np.float64).reshape(-1, 3)  # copies: pymatgen arrays are read-only
@@ -84,7 +88,7 @@ def build_graph(
         structure_id=structure_label(structure, structure_id),
     )
     data = Data(
-        z=torch.tensor([site.specie.Z for site in structure], dtype=torch.long),
+        z=torch.tensor(z, dtype=torch.long),
         pos=torch.from_numpy(pos).float(),
         cell=torch.from_numpy(cell).float().unsqueeze(0),
         edge_index=edge_index.long(),
