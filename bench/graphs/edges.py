@@ -13,34 +13,36 @@ import torch
 
 from bench.defaults import TIE_TOLERANCE
 from bench.graphs.errors import GraphError
-from bench.graphs.neighbors import Neighbors, search, shift_bound, shift_codes, sort_neighbors
+from bench.graphs.batch import StructureBatch
+from bench.graphs.neighbors import Neighbors, search_many, shift_bound, shift_codes, sort_neighbors
 
 ZERO_LENGTH = 1e-8  # Å; shorter edges mean two atoms sit on the same point
 _INT64_LIMIT = 2**62
 
 
-def neighbour_edges(pos: np.ndarray, cell: np.ndarray, cutoff: float, structure_id: str) -> Neighbors:
-    """All neighbour edges within the cutoff, symmetric and checked.
+def neighbour_edges(batch: StructureBatch, cutoff: float) -> Neighbors:
+    """All neighbour edges of a batch within the cutoff (batch atom numbers), symmetric and checked.
 
-    Raises ``GraphError`` (naming ``structure_id``) when two atoms coincide or when
-    an atom has no neighbour at all within the cutoff, not even its own images.
+    Raises ``GraphError`` (naming the structure) when two atoms coincide or when an
+    atom has no neighbour at all within the cutoff, not even its own images.
     """
-    nb, symmetric = search(pos, cell, cutoff)
+    nb, symmetric = search_many(batch.positions, batch.cells, cutoff)
     if nb.num_edges and nb.dist.min() < ZERO_LENGTH:
         k = int(np.flatnonzero(nb.dist < ZERO_LENGTH)[0])
+        b, dst = batch.locate(int(nb.dst[k]))
         raise GraphError(
-            f"structure {structure_id}: atoms {int(nb.src[k])} and {int(nb.dst[k])} "
+            f"structure {batch.labels[b]}: atoms {int(nb.src[k] - batch.offsets[b])} and {dst} "
             f"(image shift {nb.shift[k].tolist()}) coincide; a zero-length edge is not allowed"
         )
-    has_edge = np.bincount(nb.dst, minlength=len(pos)) > 0
+    has_edge = np.bincount(nb.dst, minlength=batch.n_atoms) > 0
     if not has_edge.all():
-        atom = int(np.flatnonzero(~has_edge)[0])
+        b, atom = batch.locate(int(np.flatnonzero(~has_edge)[0]))
         raise GraphError(
-            f"structure {structure_id}: atom {atom} has no neighbour within the cutoff "
+            f"structure {batch.labels[b]}: atom {atom} has no neighbour within the cutoff "
             f"{cutoff} Å, not even its own periodic images; use a larger cutoff"
         )
     # rounding can put an edge and its reverse on opposite sides of the cutoff (only
-    # possible for an edge at the cutoff, which ``search`` reports)
+    # possible for an edge at the cutoff, which ``search_many`` reports)
     return nb if symmetric else symmetrize(nb, canonical=True)
 
 

@@ -190,58 +190,92 @@ def find_neighbors(pos: np.ndarray, cell: np.ndarray, cutoff: float) -> Neighbor
         would give a zero-length edge, which callers reject. Equal, array for array,
         to ``bench.graphs.reference.find_neighbors_numpy``.
     """
-    return search(pos, cell, cutoff)[0]
+    return search_many([pos], [cell], cutoff)[0]
 
 
-def search(pos: np.ndarray, cell: np.ndarray, cutoff: float) -> tuple[Neighbors, bool]:
-    """``find_neighbors`` and whether the list is symmetric by construction.
+def search_many(positions: list[np.ndarray], cells: list[np.ndarray], cutoff: float) -> tuple[Neighbors, bool]:
+    """``find_neighbors`` of several structures at once, atoms numbered consecutively.
 
-    Only an edge within ``1e-7`` Å of the cutoff can lose its reverse to rounding (the
-    two lengths differ by ~1e-13 Å); when there is none, the list is known to be
-    symmetric and callers may skip the check.
+    Structure b's atoms are ``offset_b .. offset_b + N_b - 1`` (``offset`` = cumulative
+    atom counts), so the edges of all structures form one list in canonical order
+    (receiver first: each structure's edges are contiguous, in its own canonical order).
+    Per structure there is one vesin call and a few [3, 3] operations; everything else
+    is vectorised over the whole batch. Also returns whether the list is symmetric by
+    construction: only an edge within 1e-7 Å of the cutoff can lose its reverse to
+    rounding (the two lengths differ by ~1e-13 Å), so without one the check is skipped.
     """
-    pos, cell = checked_inputs(pos, cell)
-    if pos.shape[0] == 0:
+    cutoff = float(cutoff)
+    nl = _vesin(cutoff + CUTOFF_SLACK + CANDIDATE_MARGIN)
+    wrapped_all, off_all, offsets_all = [], [], []
+    dst_all, src_all, local_all, s_all, g_all, row_all = [], [], [], [], [], []
+    n_total = n_rows = max_atoms = max_rows = 0
+    for pos, cell in zip(positions, cells):
+        pos, cell = checked_inputs(pos, cell)
+        wrapped, off = wrap_positions(pos, cell)
+        n = image_range(cell, cutoff)
+        shifts, offsets = image_grid(cell, n)
+        pairs, s = nl.compute(wrapped, cell, True, "PS")  # copies: kept past the next call
+        pairs = pairs.view(np.int64)  # atom indices < 2**63: the same bits
+        lim = int(n.min())
+        if s.size and (int(s.min()) < -lim or int(s.max()) > lim):
+            # vesin's shifts fit the grid (|s_k| <= n_k) for any pair within the cutoff;
+            # a candidate outside it is beyond the cutoff and is dropped here
+            inside = (np.abs(s) <= n).all(axis=1)
+            pairs, s = pairs[inside], s[inside]
+        m2 = 2 * int(n[2]) + 1
+        m12 = (2 * int(n[1]) + 1) * m2
+        g = s @ np.array([m12, m2, 1], dtype=np.int64) + int(shifts.shape[0] // 2)  # row of s in ``shifts``
+        dst_all.append(pairs[:, 0] + n_total)
+        src_all.append(pairs[:, 1] + n_total)
+        local_all.append(pairs[:, 1])
+        s_all.append(s)
+        g_all.append(g)
+        row_all.append(g + n_rows)  # row in the batch's table of offsets
+        wrapped_all.append(wrapped)
+        off_all.append(off)
+        offsets_all.append(offsets)
+        n_total += pos.shape[0]
+        n_rows += shifts.shape[0]
+        max_atoms, max_rows = max(max_atoms, pos.shape[0]), max(max_rows, shifts.shape[0])
+    if n_total == 0:
         return empty_neighbors(), True
-    wrapped, off = wrap_positions(pos, cell)
-    n = image_range(cell, cutoff)
-    shifts, offsets = image_grid(cell, n)
-    i, j, s = _vesin(float(cutoff) + CUTOFF_SLACK + CANDIDATE_MARGIN).compute(wrapped, cell, True, "ijS", copy=False)
-    dst, src, s = i.astype(np.int64), j.astype(np.int64), s.astype(np.int64)
-    if s.size and int(np.abs(s).max()) > int(n.min()):  # candidates beyond the grid are beyond the cutoff
-        inside = (np.abs(s) <= n).all(axis=1)
-        dst, src, s = dst[inside], src[inside], s[inside]
-    m1, m2 = 2 * int(n[1]) + 1, 2 * int(n[2]) + 1
-    zero = (int(n[0]) * m1 + int(n[1])) * m2 + int(n[2])  # grid index of shift (0, 0, 0)
-    g = s @ np.array([m1 * m2, m2, 1], dtype=np.int64) + zero  # row of the image in ``shifts``
+    dst, src, g, row = (np.concatenate(a) for a in (dst_all, src_all, g_all, row_all))
+    wrapped, offsets = np.concatenate(wrapped_all), np.concatenate(offsets_all)
     # the oracle's arithmetic, operation for operation: image = wrapped[src] + offset,
     # then ((0 + dx^2) + dy^2) + dz^2 (0 + x is x, so the leading zero is dropped)
-    diff = (wrapped[src] + offsets[g]) - wrapped[dst]
+    diff = (wrapped[src] + offsets[row]) - wrapped[dst]
     sq = diff * diff
     d2 = sq[:, 0] + sq[:, 1]
     d2 += sq[:, 2]
-    r2 = (cutoff + CUTOFF_SLACK) ** 2
-    keep = (d2 <= r2) & ((src != dst) | (g != zero))
+    # (i, i, 0) is not an edge; a zero-length candidate with src == dst and any other
+    # shift would need a singular cell, which checked_inputs refuses
+    keep = (d2 <= (cutoff + CUTOFF_SLACK) ** 2) & ((src != dst) | (d2 > 0.0))
     src, dst, g, d2 = src[keep], dst[keep], g[keep], d2[keep]
+    local = np.concatenate(local_all)[keep]
+    shift = np.concatenate(s_all)[keep].astype(np.int64)  # the grid row's shift, as the oracle takes it
     dist = np.sqrt(d2)
     symmetric = not d2.size or float(dist.max()) < cutoff + CUTOFF_SLACK - 1e-7
-    shift = shifts[g]
+    off = np.concatenate(off_all)
     if off.any():  # back to the caller's positions: pos = wrapped + off @ cell
         shift = shift - off[src] + off[dst]
-    # canonical order; within one (src, dst) the grid index orders shifts as they do
-    order = _order(dst, np.rint(dist * 10.0**DIST_DECIMALS), src, g, pos.shape[0], shifts.shape[0])
+    # canonical order; within one (src, dst) the grid row orders the shifts as they do
+    order = _order(dst, np.rint(dist * 10.0**DIST_DECIMALS), local, g, max_atoms, max_rows)
     if order is None:
         return sort_neighbors(Neighbors(src, dst, shift, dist)), symmetric
     return Neighbors(src[order], dst[order], shift[order], dist[order]), symmetric
 
 
-def _order(dst: np.ndarray, dkey: np.ndarray, src: np.ndarray, code: np.ndarray, n_atoms: int,
+def _order(dst: np.ndarray, dkey: np.ndarray, src_local: np.ndarray, code: np.ndarray, max_atoms: int,
            n_codes: int) -> np.ndarray | None:
-    """Argsort by (dst, dkey, src, code) through one int64 key; None when it would overflow."""
+    """Argsort by (dst, dkey, src, code) through one int64 key; None when it would overflow.
+
+    The source enters by its index within its structure (the receiver already fixes
+    the structure), which keeps the key of a batch of structures within 64 bits.
+    """
     if dst.size < 2:
         return np.arange(dst.size)
     d_span = float(dkey.max()) + 1.0
-    if d_span * n_atoms * n_atoms * n_codes >= _INT64_LIMIT:
+    if d_span * (float(dst.max()) + 1.0) * max_atoms * n_codes >= _INT64_LIMIT:
         return None
-    key = ((dst * int(d_span) + dkey.astype(np.int64)) * n_atoms + src) * n_codes + code
+    key = ((dst * int(d_span) + dkey.astype(np.int64)) * max_atoms + src_local) * n_codes + code
     return np.argsort(key)

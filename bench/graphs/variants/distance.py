@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-from pymatgen.core import Structure
 
 from bench.defaults import TIE_TOLERANCE
-from bench.graphs.edges import cap_neighbors, neighbour_edges, symmetrize, to_tensors
+from bench.graphs.batch import StructureBatch
+from bench.graphs.edges import cap_neighbors, neighbour_edges, symmetrize
 from bench.graphs.neighbors import Neighbors, shift_bound, shift_codes
-from bench.graphs.registry import VARIANTS
+from bench.graphs.registry import register_batched
 
 
 def minimum_images(nb: Neighbors) -> Neighbors:
@@ -42,22 +41,14 @@ def minimum_images(nb: Neighbors) -> Neighbors:
     return symmetrize(half.take(first))
 
 
-@VARIANTS.decorator("distance")
-def distance(
-    structure: Structure,
-    pos: np.ndarray,
-    cell: np.ndarray,
-    *,
-    cutoff: float,
-    max_neighbors: int | None,
-    structure_id: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@register_batched("distance")
+def distance(batch: StructureBatch, *, cutoff: float, max_neighbors: int | None) -> list[tuple[Neighbors, int]]:
     """One edge per ordered pair (i != j) within the cutoff at its minimum image.
 
     No self-image edges: a one-atom cell has no edge by design (not an error). The
     cap acts on these one-per-pair edges, and its symmetrising union keeps at most
     one edge per ordered pair because each kept edge's reverse is the pair's edge.
     """
-    nb = neighbour_edges(pos, cell, cutoff, structure_id)
+    nb = neighbour_edges(batch, cutoff)
     nb = nb.take(nb.src != nb.dst)
-    return to_tensors([(cap_neighbors(minimum_images(nb), max_neighbors, len(pos)), 0)])
+    return [(cap_neighbors(minimum_images(nb), max_neighbors, batch.n_atoms), 0)]

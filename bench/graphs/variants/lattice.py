@@ -5,15 +5,15 @@ import hashlib
 from collections import OrderedDict
 
 import numpy as np
-import torch
 from pymatgen.core import Lattice, Structure
 from scipy.spatial import cKDTree
 
 from bench.defaults import PRIMITIVE_TOLERANCE
-from bench.graphs.edges import cap_neighbors, neighbour_edges, to_tensors
+from bench.graphs.batch import StructureBatch
+from bench.graphs.edges import cap_neighbors, neighbour_edges
 from bench.graphs.errors import GraphError
 from bench.graphs.neighbors import Neighbors, cell_widths, sort_neighbors
-from bench.graphs.registry import VARIANTS
+from bench.graphs.registry import register_batched
 
 # Å; the primitive cell is found with PRIMITIVE_TOLERANCE per coordinate, so a
 # translate may sit up to about sqrt(3) times that from where t puts it.
@@ -198,22 +198,19 @@ def species_labels(structure: Structure) -> np.ndarray:
     return np.array([codes.setdefault(sp, len(codes)) for sp in structure.species], dtype=np.int64)
 
 
-@VARIANTS.decorator("lattice")
-def lattice(
-    structure: Structure,
-    pos: np.ndarray,
-    cell: np.ndarray,
-    *,
-    cutoff: float,
-    max_neighbors: int | None,
-    structure_id: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@register_batched("lattice")
+def lattice(batch: StructureBatch, *, cutoff: float, max_neighbors: int | None) -> list[tuple[Neighbors, int]]:
     """``multi_edge`` edges (type 0, capped) plus 12 lattice loops per atom (type 1, never capped).
 
     The loops are ±a, ±b, ±c, ±(a+b), ±(a+c), ±(b+c) of the Niggli-reduced primitive
     lattice (Matformer), so a supercell or another basis of the crystal gets the same
     loops. Raises ``GraphError`` when an atom has no translate.
     """
-    nb = cap_neighbors(neighbour_edges(pos, cell, cutoff, structure_id), max_neighbors, len(pos))
-    loops = loop_edges(pos, cell, species_labels(structure), primitive_translations(structure), structure_id)
-    return to_tensors([(nb, 0), (loops, 1)])
+    nb = cap_neighbors(neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms)
+    loops = []
+    for b, structure in enumerate(batch.structures):
+        pos, cell = batch.positions[b], batch.cells[b]
+        one = loop_edges(pos, cell, species_labels(structure), primitive_translations(structure), batch.labels[b])
+        first = batch.offsets[b]
+        loops.append(Neighbors(one.src + first, one.dst + first, one.shift, one.dist))
+    return [(nb, 0), (Neighbors(*(np.concatenate(f) for f in zip(*loops))), 1)]
