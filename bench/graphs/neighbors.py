@@ -85,6 +85,25 @@ def image_range(cell: np.ndarray, cutoff: float) -> np.ndarray:
     return np.ceil((cutoff + CUTOFF_SLACK) / cell_widths(cell) + 1e-6).astype(np.int64)
 
 
+def image_ranges(cells: np.ndarray, dets: np.ndarray, cutoff: float) -> np.ndarray:
+    """[B, 3] ``image_range`` of a stack of cells [B, 3, 3] with determinants [B], same floats.
+
+    Elementwise the same operations as ``cell_widths``/``image_range`` (numpy's batched
+    ``det`` is its single-matrix one applied per matrix), so the ranges are identical.
+    """
+    a, b, c = cells[:, 0], cells[:, 1], cells[:, 2]
+    crosses = np.stack([
+        np.stack([b[:, 1] * c[:, 2] - b[:, 2] * c[:, 1], b[:, 2] * c[:, 0] - b[:, 0] * c[:, 2],
+                  b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0]], axis=1),
+        np.stack([c[:, 1] * a[:, 2] - c[:, 2] * a[:, 1], c[:, 2] * a[:, 0] - c[:, 0] * a[:, 2],
+                  c[:, 0] * a[:, 1] - c[:, 1] * a[:, 0]], axis=1),
+        np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                  a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1),
+    ], axis=1)
+    widths = np.abs(dets)[:, None] / np.linalg.norm(crosses, axis=-1)
+    return np.ceil((cutoff + CUTOFF_SLACK) / widths + 1e-6).astype(np.int64)
+
+
 _GRIDS: dict[tuple[int, int, int], np.ndarray] = {}
 
 
@@ -103,24 +122,6 @@ def image_grid(cell: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         if len(_GRIDS) < 4096:
             _GRIDS[key] = shifts
     return shifts, shifts @ cell
-
-
-def wrap_positions(pos: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Wrapped positions [N, 3] (Å) and the integer offsets [N, 3] with pos = wrapped + off @ cell."""
-    frac = pos @ np.linalg.inv(cell)
-    off = np.floor(frac)
-    over = (frac - off) >= 1.0  # floor rounding can leave exactly 1.0
-    off[over] += 1.0
-    return pos - off @ cell, off.astype(np.int64)
-
-
-def checked_inputs(pos: np.ndarray, cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """pos [N, 3] and cell [3, 3] as float64; a singular cell is a ``ValueError``."""
-    pos = np.asarray(pos, dtype=np.float64).reshape(-1, 3)
-    cell = np.asarray(cell, dtype=np.float64).reshape(3, 3)
-    if abs(np.linalg.det(cell)) < 1e-12:
-        raise ValueError("the cell is singular (zero volume)")
-    return pos, cell
 
 
 def shift_codes(shift: np.ndarray, bound: int) -> np.ndarray:
@@ -206,13 +207,27 @@ def search_many(positions: list[np.ndarray], cells: list[np.ndarray], cutoff: fl
     """
     cutoff = float(cutoff)
     nl = _vesin(cutoff + CUTOFF_SLACK + CANDIDATE_MARGIN)
-    wrapped_all, off_all, offsets_all = [], [], []
+    wrapped_all, offsets_all = [], []
     dst_all, src_all, local_all, s_all, g_all, row_all = [], [], [], [], [], []
     n_total = n_rows = max_atoms = max_rows = 0
-    for pos, cell in zip(positions, cells):
-        pos, cell = checked_inputs(pos, cell)
-        wrapped, off = wrap_positions(pos, cell)
-        n = image_range(cell, cutoff)
+    positions = [np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in positions]
+    if not positions:
+        return empty_neighbors(), True
+    cells = np.stack([np.asarray(c, dtype=np.float64).reshape(3, 3) for c in cells])
+    dets = np.linalg.det(cells)  # [3, 3] algebra for the whole batch at once
+    if (np.abs(dets) < 1e-12).any():
+        raise ValueError("the cell is singular (zero volume)")
+    invs = np.linalg.inv(cells)
+    ranges = image_ranges(cells, dets, cutoff)
+    for pos, cell, inv, n in zip(positions, cells, invs, ranges):
+        # wrapped = pos - off @ cell with off = floor(pos @ inv), as the oracle wraps
+        frac = pos @ inv
+        off = np.floor(frac)
+        over = (frac - off) >= 1.0  # floor rounding can leave exactly 1.0
+        if over.any():
+            off[over] += 1.0
+        wrapped = pos - off @ cell if off.any() else pos  # x - 0.0 is x (up to the sign of a zero)
+        off = off.astype(np.int64)
         shifts, offsets = image_grid(cell, n)
         pairs, s = nl.compute(wrapped, cell, True, "PS")  # copies: kept past the next call
         pairs = pairs.view(np.int64)  # atom indices < 2**63: the same bits
@@ -228,11 +243,12 @@ def search_many(positions: list[np.ndarray], cells: list[np.ndarray], cutoff: fl
         dst_all.append(pairs[:, 0] + n_total)
         src_all.append(pairs[:, 1] + n_total)
         local_all.append(pairs[:, 1])
+        if off.any():  # back to the caller's positions (pos = wrapped + off @ cell): s - off[j] + off[i]
+            s = s - off[pairs[:, 1]] + off[pairs[:, 0]]
         s_all.append(s)
         g_all.append(g)
         row_all.append(g + n_rows)  # row in the batch's table of offsets
         wrapped_all.append(wrapped)
-        off_all.append(off)
         offsets_all.append(offsets)
         n_total += pos.shape[0]
         n_rows += shifts.shape[0]
@@ -248,16 +264,13 @@ def search_many(positions: list[np.ndarray], cells: list[np.ndarray], cutoff: fl
     d2 = sq[:, 0] + sq[:, 1]
     d2 += sq[:, 2]
     # (i, i, 0) is not an edge; a zero-length candidate with src == dst and any other
-    # shift would need a singular cell, which checked_inputs refuses
+    # shift would need a singular cell, which is refused above
     keep = (d2 <= (cutoff + CUTOFF_SLACK) ** 2) & ((src != dst) | (d2 > 0.0))
     src, dst, g, d2 = src[keep], dst[keep], g[keep], d2[keep]
     local = np.concatenate(local_all)[keep]
-    shift = np.concatenate(s_all)[keep].astype(np.int64)  # the grid row's shift, as the oracle takes it
+    shift = np.concatenate(s_all)[keep].astype(np.int64)  # the grid row's shift, in the caller's frame
     dist = np.sqrt(d2)
     symmetric = not d2.size or float(dist.max()) < cutoff + CUTOFF_SLACK - 1e-7
-    off = np.concatenate(off_all)
-    if off.any():  # back to the caller's positions: pos = wrapped + off @ cell
-        shift = shift - off[src] + off[dst]
     # canonical order; within one (src, dst) the grid row orders the shifts as they do
     order = _order(dst, np.rint(dist * 10.0**DIST_DECIMALS), local, g, max_atoms, max_rows)
     if order is None:
