@@ -8,6 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ARGS ?=
+GRAPH_ARGS ?=
 
 .PHONY: install test test-slow test-all lint ablation probes perf report table list clean-cache
 
@@ -42,7 +43,9 @@ probes: install
 	$(PY) -m bench report --profile probes $(ARGS)
 
 perf: install
+	$(PY) -m pip install --quiet -e '.[perf]'
 	$(PY) -m bench perf $(ARGS)
+	$(PY) -m bench.graphs.benchmark $(GRAPH_ARGS)
 
 report: install
 	$(PY) -m bench report --profile $(PROFILE) $(ARGS)

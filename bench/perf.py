@@ -3,8 +3,11 @@
 Each (architecture, variant) is measured in a fresh process (so peak memory is its
 own): the default model trains for a few passes over the first ``n_structures`` graphs
 of a task with AdamW, as a cell would (same loss, flush-denormal, thread count), after
-one warm-up pass. Results go to ``results/perf/<device>.{csv,md}``; timings are never
-asserted in tests.
+one warm-up pass. A training step includes its data path: graphs are read from the
+packed cache and collated by PyG's ``DataLoader`` inside the timed loop, and the share
+of the step spent there is reported (``data_path_fraction``). Results go to
+``results/perf/<device>.{csv,md}``; the graph build tables are
+``bench.graphs.benchmark``'s. Timings are never asserted in tests.
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ class PerfResult:
     train_structures_per_s: float
     predict_structures_per_s: float
     peak_memory_mb: float  # CUDA: max allocated; CPU: growth of the process's peak RSS
+    collate_ms_per_batch: float  # reading graphs from the cache + Batch.from_data_list, per batch
+    data_path_fraction: float  # of a training step (forward, backward, optimiser, data path)
 
 
 def _rss_mb() -> float:
@@ -55,22 +60,23 @@ def measure(architecture: str, variant: str, task: str, n_structures: int, batch
     dev = configure_torch(threads, device)
     data = tasks.get_task(task).load()
     graphs = build_task_graphs(data.structures, data.ids, variant, defaults.CUTOFF, defaults.MAX_NEIGHBORS,
-                               data.sha256, progress=False)[:n_structures]
-    y = np.asarray(data.targets[: len(graphs)], dtype=np.float32)
+                               data.sha256, progress=False)
+    rows = np.arange(min(n_structures, len(graphs)))
+    y = np.asarray(data.targets[: len(rows)], dtype=np.float32)
     y = (y - y.mean()) / (y.std() or 1.0)
-    for g, target in zip(graphs, y):
-        g.y = torch.tensor([float(target)])
+    dataset = graphs.select(rows).with_targets(torch.from_numpy(y))  # lazy: each batch reads the cache
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     torch.manual_seed(0)
     model = architectures.create(architecture, out_dim=1, cutoff=defaults.CUTOFF).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    batches = [b.to(dev) for b in DataLoader(graphs, batch_size=batch_size, shuffle=False)]
     base_mb = _rss_mb()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
 
     def train_pass() -> None:
         model.train()
-        for batch in batches:
+        for batch in loader:  # collation is part of the step
+            batch = batch.to(dev)
             optimizer.zero_grad()
             loss = torch.nn.functional.l1_loss(model(batch).squeeze(-1), batch.y)
             loss.backward()
@@ -86,17 +92,22 @@ def measure(architecture: str, variant: str, task: str, n_structures: int, batch
     for _ in range(passes):
         train_pass()
     sync()
-    train_rate = passes * len(graphs) / (time.perf_counter() - start)
+    train_time = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(passes):
+        n_batches = sum(1 for batch in loader if batch.to(dev) is not None)
+    collate_time = time.perf_counter() - start
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():
-        for batch in batches:
-            model(batch)
+        for batch in loader:
+            model(batch.to(dev))
     sync()
-    predict_rate = len(graphs) / (time.perf_counter() - start)
+    predict_rate = len(rows) / (time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb() - base_mb
-    return PerfResult(architecture, variant, str(dev), threads, architectures.count_parameters(model), len(graphs),
-                      batch_size, train_rate, predict_rate, peak)
+    return PerfResult(architecture, variant, str(dev), threads, architectures.count_parameters(model), len(rows),
+                      batch_size, passes * len(rows) / train_time, predict_rate, peak,
+                      1e3 * collate_time / (passes * max(n_batches, 1)), collate_time / train_time)
 
 
 def _worker(args: tuple, queue) -> None:
@@ -128,7 +139,8 @@ def run_perf(architectures_: list[str], variants: list[str], task: str = default
     label = "cuda" if device.startswith("cuda") else f"cpu-{threads}thread"
     frame.to_csv(out / f"{label}.csv", index=False)
     header = (f"# Throughput on {platform.node() or 'this machine'} ({label}), task {task}, first {n_structures} "
-              f"structures, batch {batch_size}, {passes} timed passes after one warm-up\n\n")
+              f"structures, batch {batch_size}, {passes} timed passes after one warm-up; a step includes reading "
+              f"the packed graph cache and collation (data_path_fraction)\n\n")
     (out / f"{label}.md").write_text(header + _markdown(frame))
     return frame
 
@@ -144,4 +156,4 @@ def _line(row: dict) -> str:
         return f"{row['architecture']:<10} {row['variant']:<11} ERROR {row['error']}"
     return (f"{row['architecture']:<10} {row['variant']:<11} {row['n_params']:>8} params  "
             f"train {row['train_structures_per_s']:8.1f}/s  predict {row['predict_structures_per_s']:8.1f}/s  "
-            f"peak {row['peak_memory_mb']:7.1f} MB")
+            f"peak {row['peak_memory_mb']:7.1f} MB  data path {100 * row['data_path_fraction']:4.1f} %")

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="first N structures of each task")
-    parser.add_argument("--skip", default="", help="comma-separated: build,growth,cache")
+    parser.add_argument("--skip", default="", help="comma-separated: build,growth,cache,memory")
     parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     out = args.results_dir or defaults.RESULTS_DIR / "perf"
@@ -219,8 +219,82 @@ def main(argv: list[str] | None = None) -> int:
         write(fits, out, "graph_growth_fit", "Fitted exponents k of t ~ N^k")
     if "cache" not in skip:
         write(cache_table(), out, "graph_cache", "Graph cache: pickled list of Data against the packed file")
+    if "memory" not in skip:
+        write(memory_table(), out, "graph_memory", "Peak memory of a task's graphs: in memory, packed, on disk "
+              "(growth of peak RSS after loading the task; the cap limits the process's data segment)")
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _proc_kb(field: str) -> int:
+    """A ``/proc/self/status`` field in KiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _memory_child(task: str, variant: str, mode: str, cap_mb: float | None, out) -> None:
+    """In a fresh process: build a task's graphs one way under an optional data-size cap."""
+    import resource
+    import sqlite3  # noqa: F401  (shared libraries are mapped before the cap, not counted under it)
+
+    from torch_geometric.loader import DataLoader
+
+    import tasks
+    from bench.graphs import build_graph
+
+    torch.set_num_threads(1)
+    data = tasks.get_task(task).load()
+    Path("/proc/self/clear_refs").write_text("5")  # peak RSS counts from here (the task is loaded)
+    rss0, data0 = _proc_kb("VmRSS"), _proc_kb("VmData")
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if cap_mb is not None:
+        resource.setrlimit(resource.RLIMIT_DATA, ((data0 + int(cap_mb * 1024)) * 1024, hard))
+    start, status = time.process_time(), "ok"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if mode == "list (old: in memory)":
+                graphs = [build_graph(s, variant, defaults.CUTOFF, defaults.MAX_NEIGHBORS, structure_id=i)
+                          for s, i in zip(data.structures, data.ids)]
+            else:
+                store = "disk" if mode.startswith("disk") else "packed"
+                graphs = build_task_graphs(data.structures, data.ids, variant, defaults.CUTOFF,
+                                           defaults.MAX_NEIGHBORS, data.sha256, cache_dir=tmp, progress=False,
+                                           store=store, targets=data.targets)
+                if mode == "disk + one training pass":
+                    for _ in DataLoader(graphs.select(range(len(graphs))), batch_size=32, shuffle=True):
+                        pass
+            n = len(graphs)
+    except MemoryError:
+        status, n = "MemoryError", 0
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))  # the queue's feeder thread needs a stack
+    out.put({"task": task, "variant": variant, "mode": mode, "data_cap_mb": cap_mb, "status": status,
+             "graphs": n, "cpu_s": time.process_time() - start,
+             "peak_rss_growth_mb": (_proc_kb("VmHWM") - rss0) / 1024})
+
+
+MEMORY_MODES = ("list (old: in memory)", "packed", "disk (streamed)", "disk + one training pass")
+
+
+def memory_table(task: str = "perovskites_cdvae", variant: str = "multi_edge",
+                 modes=MEMORY_MODES, caps=(None, 64.0)) -> pd.DataFrame:
+    """Peak RSS growth of each way of building a task's graphs, uncapped and under each cap (MB of data)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    for cap in caps:
+        for mode in modes:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_memory_child, args=(task, variant, mode, cap, queue))
+            proc.start()
+            proc.join()
+            rows.append(queue.get() if proc.exitcode == 0 else {"task": task, "variant": variant, "mode": mode,
+                                                                 "data_cap_mb": cap,
+                                                                 "status": f"exit {proc.exitcode}"})
+            print(rows[-1], flush=True)
+    return pd.DataFrame(rows)

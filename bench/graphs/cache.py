@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from bench import defaults
 from bench.graphs.batch import Chunk, build_chunk
-from bench.graphs.build import target_tensor, validate_params
+from bench.graphs.build import validate_params
 from bench.graphs.errors import GraphError
 from bench.graphs.ondisk import GraphStore, build_on_disk
 from bench.graphs.pack import PACK_FORMAT, PackedGraphs, load_packed, pack_chunks, save_packed
@@ -31,8 +31,10 @@ from bench.graphs.pack import PACK_FORMAT, PackedGraphs, load_packed, pack_chunk
 GRAPH_CODE_VERSION = "2"
 # Tasks with at least this many structures are streamed to an on-disk store.
 ON_DISK_MIN_GRAPHS = 60_000
-CHUNK_ATOMS = 2048  # atoms per batched build: big enough to amortise numpy calls, small in memory
-CHUNK_GRAPHS = 256
+# Atoms per batched build: enough to amortise numpy's per-call cost, while the working
+# set stays small (~250 bytes per candidate pair, ~100 pairs per atom at 8 Å: ~25 MB).
+CHUNK_ATOMS = 1024
+CHUNK_GRAPHS = 128
 
 
 def graph_cache_key(
@@ -93,11 +95,14 @@ def _one(structure: Structure, sid: str, variant: str, cutoff: float, max_neighb
 
 
 def targets_tensor(targets: Sequence[Any]) -> torch.Tensor:
-    """[G] (scalar targets) or [G, k] float32, row g being graph g's ``y``."""
-    rows = [target_tensor(t) for t in targets]
-    if len({tuple(r.shape) for r in rows}) > 1:
-        raise ValueError("targets of one task must all have the same shape")
-    return torch.cat(rows) if rows else torch.zeros(0)
+    """[G] (scalar targets) or [G, k] float32, row g being graph g's ``y`` ([1] or [1, k], as ``target_tensor``)."""
+    try:
+        values = np.asarray(targets, dtype=np.float32)
+    except ValueError as err:
+        raise ValueError(f"targets of one task must all have the same shape: {err}") from None
+    if values.ndim > 2:
+        raise ValueError(f"targets must be scalars or vectors, got shape {values.shape[1:]} per structure")
+    return torch.from_numpy(values)
 
 
 def build_task_graphs(
@@ -146,7 +151,7 @@ def build_task_graphs(
     if store == "disk":
         graphs: PackedGraphs | GraphStore = _open_store(root / "graphs" / f"{key}.ondisk{PACK_FORMAT}", len(ids))
         if graphs is None:
-            graphs = build_on_disk(root / "graphs" / f"{key}.ondisk{PACK_FORMAT}", len(ids), make_chunk,
+            graphs = build_on_disk(root / "graphs" / f"{key}.ondisk{PACK_FORMAT}", chunk_bounds(structures), make_chunk,
                                    progress=progress, desc=f"graphs [{variant}] -> disk")
     else:
         path = root / "graphs" / f"{key}.packed{PACK_FORMAT}.pt"

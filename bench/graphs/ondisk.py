@@ -118,19 +118,19 @@ def encode_chunk(chunk: Chunk) -> list[dict[str, Any]]:
     return rows
 
 
-def build_on_disk(root: Path, n_graphs: int, make_chunk: Callable[[int, int], Chunk], chunk_size: int = 512,
+def build_on_disk(root: Path, bounds: Sequence[tuple[int, int]], make_chunk: Callable[[int, int], Chunk],
                   progress: bool = True, desc: str = "graphs") -> GraphStore:
-    """Stream ``n_graphs`` graphs, ``make_chunk(start, stop)`` at a time, into a new store at ``root``.
+    """Stream the graphs ``make_chunk(start, stop)`` for consecutive ``bounds`` into a new store at ``root``.
 
+    Memory holds one chunk at a time (choose the bounds by atoms, ``cache.chunk_bounds``).
     Written under a temporary folder beside ``root`` and renamed into place when
     complete, so a crash never leaves a half store where a whole one is expected.
     """
     tmp = root.with_name(f"{root.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         store = GraphStore(tmp)
-        with tqdm(total=n_graphs, desc=desc, unit="graph", disable=not progress) as bar:
-            for start in range(0, n_graphs, chunk_size):
-                stop = min(start + chunk_size, n_graphs)
+        with tqdm(total=bounds[-1][1] if bounds else 0, desc=desc, unit="graph", disable=not progress) as bar:
+            for start, stop in bounds:
                 rows = encode_chunk(make_chunk(start, stop))
                 store.db.multi_insert(range(start, stop), rows)
                 bar.update(stop - start)

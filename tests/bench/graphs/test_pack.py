@@ -88,7 +88,7 @@ def test_on_disk_store_is_built_in_chunks_and_read_back(tmp_path) -> None:
         calls.append((start, stop))
         return build_checked_chunk(structures[start:stop], ids[start:stop], "distance", 6.0, 12)
 
-    store = build_on_disk(tmp_path / "store", len(structures), make_chunk, chunk_size=4, progress=False)
+    store = build_on_disk(tmp_path / "store", [(0, 4), (4, 8), (8, 12), (12, 15)], make_chunk, progress=False)
     assert calls == [(0, 4), (4, 8), (8, 12), (12, 15)]
     assert isinstance(store, GraphStore) and len(store) == 15
     reopened = GraphStore(tmp_path / "store")
