@@ -1,8 +1,9 @@
 """Operations on edge lists shared by the variants: checks, symmetrisation, the cap.
 
-Every list passed between these functions is in the canonical order of
-``sort_neighbors`` and has no repeated (src, dst, shift). Set operations work on one
-int64 key per edge (``edge_keys``) instead of row-wise ``np.unique`` on [E, 5] rows.
+Edge lists have no repeated (src, dst, shift); the search returns them in the canonical
+order of ``sort_neighbors``, which the built-in variants keep (and say so through
+``canonical=True`` to skip re-sorting). Set operations work on one int64 key per edge
+(``edge_keys``) instead of row-wise ``np.unique`` on [E, 5] rows.
 """
 from __future__ import annotations
 
@@ -20,7 +21,18 @@ ZERO_LENGTH = 1e-8  # Å; shorter edges mean two atoms sit on the same point
 _INT64_LIMIT = 2**62
 
 
-def neighbour_edges(batch: StructureBatch, cutoff: float) -> Neighbors:
+def neighbour_edges(pos: np.ndarray, cell: np.ndarray, cutoff: float, structure_id: str) -> Neighbors:
+    """All neighbour edges of one structure within the cutoff, symmetric and checked.
+
+    The per-structure form of ``batch_neighbour_edges`` (for variants registered as one
+    function per structure); raises ``GraphError`` naming ``structure_id``.
+    """
+    pos = np.asarray(pos, dtype=np.float64).reshape(-1, 3)
+    batch = StructureBatch([None], [pos], [np.asarray(cell, dtype=np.float64).reshape(3, 3)], [[]], [structure_id])
+    return batch_neighbour_edges(batch, cutoff)
+
+
+def batch_neighbour_edges(batch: StructureBatch, cutoff: float) -> Neighbors:
     """All neighbour edges of a batch within the cutoff (batch atom numbers), symmetric and checked.
 
     Raises ``GraphError`` (naming the structure) when two atoms coincide or when an
@@ -101,16 +113,20 @@ def _symmetrize_rows(nb: Neighbors) -> Neighbors:
     return sort_neighbors(both.take(np.sort(first)))
 
 
-def cap_neighbors(nb: Neighbors, max_neighbors: int | None, n_atoms: int) -> Neighbors:
-    """Tie-inclusive neighbour cap, then symmetrised; ``nb`` is in canonical order.
+def cap_neighbors(nb: Neighbors, max_neighbors: int | None, n_atoms: int, canonical: bool = False) -> Neighbors:
+    """Tie-inclusive neighbour cap, then symmetrised.
 
     Per receiving atom, keeps every edge with ``dist <= d_k + TIE_TOLERANCE`` where
     ``d_k`` is its k-th smallest distance (all edges when it has fewer than k), so
     a degenerate shell is never cut; then adds the reverse of every kept edge.
-    ``max_neighbors=None`` returns the list unchanged.
+    ``max_neighbors=None`` returns the list unchanged. ``canonical=True`` promises that
+    ``nb`` is in canonical order already (the built-in variants' lists are), which
+    skips sorting it.
     """
     if max_neighbors is None or nb.num_edges == 0:
         return nb
+    if not canonical:
+        nb = sort_neighbors(nb)
     # canonical order groups the edges by receiver, distances ascending
     counts = np.bincount(nb.dst, minlength=n_atoms)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

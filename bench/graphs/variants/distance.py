@@ -5,7 +5,7 @@ import numpy as np
 
 from bench.defaults import TIE_TOLERANCE
 from bench.graphs.batch import StructureBatch
-from bench.graphs.edges import cap_neighbors, neighbour_edges, symmetrize
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors, symmetrize
 from bench.graphs.neighbors import Neighbors, shift_bound, shift_codes
 from bench.graphs.registry import register_batched
 
@@ -49,6 +49,6 @@ def distance(batch: StructureBatch, *, cutoff: float, max_neighbors: int | None)
     cap acts on these one-per-pair edges, and its symmetrising union keeps at most
     one edge per ordered pair because each kept edge's reverse is the pair's edge.
     """
-    nb = neighbour_edges(batch, cutoff)
+    nb = batch_neighbour_edges(batch, cutoff)
     nb = nb.take(nb.src != nb.dst)
-    return [(cap_neighbors(minimum_images(nb), max_neighbors, batch.n_atoms), 0)]
+    return [(cap_neighbors(minimum_images(nb), max_neighbors, batch.n_atoms, canonical=True), 0)]

@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 
 from bench.defaults import PRIMITIVE_TOLERANCE
 from bench.graphs.batch import StructureBatch
-from bench.graphs.edges import cap_neighbors, neighbour_edges
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors
 from bench.graphs.errors import GraphError
 from bench.graphs.neighbors import Neighbors, cell_widths, sort_neighbors
 from bench.graphs.registry import register_batched
@@ -206,7 +206,7 @@ def lattice(batch: StructureBatch, *, cutoff: float, max_neighbors: int | None) 
     lattice (Matformer), so a supercell or another basis of the crystal gets the same
     loops. Raises ``GraphError`` when an atom has no translate.
     """
-    nb = cap_neighbors(neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms)
+    nb = cap_neighbors(batch_neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms, canonical=True)
     loops = []
     for b, structure in enumerate(batch.structures):
         pos, cell = batch.positions[b], batch.cells[b]

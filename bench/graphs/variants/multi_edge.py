@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bench.graphs.batch import StructureBatch
-from bench.graphs.edges import cap_neighbors, neighbour_edges
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors
 from bench.graphs.neighbors import Neighbors
 from bench.graphs.registry import register_batched
 
@@ -14,4 +14,4 @@ def multi_edge(batch: StructureBatch, *, cutoff: float, max_neighbors: int | Non
     Self-image edges (i, i, shift != 0) are kept, as in GeoCGNN and NequIP's
     ``edge_cell_shift``; the tie-inclusive cap acts per receiving atom.
     """
-    return [(cap_neighbors(neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms), 0)]
+    return [(cap_neighbors(batch_neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms, canonical=True), 0)]
