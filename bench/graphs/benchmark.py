@@ -225,9 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def _proc_kb(field: str) -> int:
     """A ``/proc/self/status`` field in KiB (Linux)."""
@@ -298,3 +295,7 @@ def memory_table(task: str = "perovskites_cdvae", variant: str = "multi_edge",
                                                                  "status": f"exit {proc.exitcode}"})
             print(rows[-1], flush=True)
     return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
