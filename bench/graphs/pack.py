@@ -84,6 +84,15 @@ def load_packed(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, blob["meta"]
 
 
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The concatenated ranges starts[b]:stops[b] as one int64 index array."""
+    counts = stops - starts
+    if counts.size == 0:
+        return np.zeros(0, np.int64)
+    shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(int(counts.sum()), dtype=np.int64) + shift
+
+
 class PackedGraphs(Sequence):
     """Graphs of a task as packed tensors; ``graphs[i]`` is the contract's ``Data``.
 
@@ -114,6 +123,34 @@ class PackedGraphs(Sequence):
             return self._graph(int(self.rows[k]), k)
         picked = range(len(self))[index] if isinstance(index, slice) else np.asarray(index).tolist()
         return [self[k] for k in picked]
+
+    def __getitems__(self, positions: Sequence[int]) -> list[Data]:
+        """Several graphs at once (what a ``DataLoader`` asks for per batch): one gather and
+        one dtype conversion per field for the whole batch, then per-graph views."""
+        k = np.asarray(positions, dtype=np.int64) % max(len(self), 1)
+        g = self.rows[k]
+        n0, n1 = self._node_ptr[g], self._node_ptr[g + 1]
+        e0, e1 = self._edge_ptr[g], self._edge_ptr[g + 1]
+        nodes, edges = torch.from_numpy(_ranges(n0, n1)), torch.from_numpy(_ranges(e0, e1))
+        n_counts, e_counts = (n1 - n0).tolist(), (e1 - e0).tolist()
+        t = self.tensors
+        fields = {
+            "z": t["z"].index_select(0, nodes).long().split(n_counts),
+            "pos": t["pos"].index_select(0, nodes).split(n_counts),
+            "cell": t["cell"].index_select(0, torch.from_numpy(g)).split(1),
+            "edge_index": t["edge_index"].index_select(1, edges).long().split(e_counts, dim=1),
+            "edge_shift": t["edge_shift"].index_select(0, edges).long().split(e_counts),
+            "edge_type": t["edge_type"].index_select(0, edges).long().split(e_counts),
+        }
+        ys = None if self.targets is None else self.targets[torch.from_numpy(k)].split(1)
+        out = []
+        for b, n in enumerate(n_counts):
+            data = Data(**{name: parts[b] for name, parts in fields.items()})
+            data.num_nodes = n
+            if ys is not None:
+                data.y = ys[b]
+            out.append(data)
+        return out
 
     def select(self, index: Sequence[int] | np.ndarray) -> PackedGraphs:
         """A lazy view of rows ``index`` (positions in this sequence), sharing the tensors and targets."""
