@@ -34,6 +34,8 @@ def test_stores_return_exactly_build_graph(tmp_path, store: str) -> None:
     assert same_graph(graphs[-1], graphs[4])
     view = graphs.select([3, 0])
     assert len(view) == 2 and same_graph(view[0], graphs[3]) and view[1].y.tolist() == [0.5]
+    fetched = view.__getitems__([1, 0])  # what a DataLoader calls per batch
+    assert same_graph(fetched[0], graphs[0]) and same_graph(fetched[1], graphs[3])
     batch = next(iter(DataLoader(view, batch_size=2)))
     assert batch.num_graphs == 2 and batch.y.tolist() == [3.5, 0.5]
     assert batch.edge_index.dtype == torch.long and batch.cell.shape == (2, 3, 3)
