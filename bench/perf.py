@@ -5,11 +5,10 @@ own): the default model trains for a few passes over the first ``n_structures`` 
 of a task with AdamW, as a cell would (same loss, flush-denormal, thread count), after
 one warm-up pass. A training step includes its data path: the graphs (read from the
 packed cache into memory, as a cell does) are collated by PyG's ``DataLoader`` inside
-the timed loop, and the share
-of the step spent there is reported (``data_path_fraction``), and the same share when
-each batch is read lazily from the packed cache instead (``lazy_data_path_fraction``). Results go to
-``results/perf/<device>.{csv,md}``; the graph build tables are
-``bench.graphs.benchmark``'s. Timings are never asserted in tests.
+the timed loop; the share of the step spent there is ``data_path_percent``, and
+``lazy_data_path_percent`` the same share when each batch is read from the packed
+cache instead (``graphs.select(rows)``). Results go to ``results/perf/<device>.{csv,md}``;
+the graph build tables are ``bench.graphs.benchmark``'s. Timings are never asserted in tests.
 """
 from __future__ import annotations
 
@@ -38,8 +37,8 @@ class PerfResult:
     predict_structures_per_s: float
     peak_memory_mb: float  # CUDA: max allocated; CPU: growth of the process's peak RSS
     collate_ms_per_batch: float  # Batch.from_data_list of graphs held in memory, per batch
-    data_path_fraction: float  # of a training step (forward, backward, optimiser, collation)
-    lazy_data_path_fraction: float  # the same when every batch is read from the packed cache (select())
+    data_path_percent: float  # of a training step (forward, backward, optimiser, collation)
+    lazy_data_path_percent: float  # the same when every batch is read from the packed cache (select())
 
 
 def _rss_mb() -> float:
@@ -117,8 +116,8 @@ def measure(architecture: str, variant: str, task: str, n_structures: int, batch
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mb() - base_mb
     return PerfResult(architecture, variant, str(dev), threads, architectures.count_parameters(model), len(rows),
                       batch_size, passes * len(rows) / train_time, predict_rate, peak,
-                      1e3 * collate_time / max(n_batches, 1), collate_time / train_time,
-                      lazy_time / (train_time - collate_time + lazy_time))
+                      1e3 * collate_time / max(n_batches, 1), 100 * collate_time / train_time,
+                      100 * lazy_time / (train_time - collate_time + lazy_time))
 
 
 def _worker(args: tuple, queue) -> None:
@@ -151,7 +150,7 @@ def run_perf(architectures_: list[str], variants: list[str], task: str = default
     frame.to_csv(out / f"{label}.csv", index=False)
     header = (f"# Throughput on {platform.node() or 'this machine'} ({label}), task {task}, first {n_structures} "
               f"structures, batch {batch_size}, {passes} timed passes after one warm-up; a step includes "
-              f"collation (data_path_fraction; lazy_: also reading every batch from the packed cache)\n\n")
+              f"collation (data_path_percent; lazy_: also reading every batch from the packed cache)\n\n")
     (out / f"{label}.md").write_text(header + _markdown(frame))
     return frame
 
@@ -167,4 +166,4 @@ def _line(row: dict) -> str:
         return f"{row['architecture']:<10} {row['variant']:<11} ERROR {row['error']}"
     return (f"{row['architecture']:<10} {row['variant']:<11} {row['n_params']:>8} params  "
             f"train {row['train_structures_per_s']:8.1f}/s  predict {row['predict_structures_per_s']:8.1f}/s  "
-            f"peak {row['peak_memory_mb']:7.1f} MB  data path {100 * row['data_path_fraction']:4.1f} %")
+            f"peak {row['peak_memory_mb']:7.1f} MB  data path {row['data_path_percent']:4.1f} %")
