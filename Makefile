@@ -8,6 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 ARGS ?=
+GRAPH_ARGS ?=
 
 .PHONY: install test test-slow test-all lint ablation probes perf report table list clean-cache
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet '$(TORCH_SPEC)'
-	$(PY) -m pip install --quiet -e '.[dev,cluster,fidelity]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster,fidelity,perf]'
 	$(PY) -m pip install --quiet --no-deps matbench==0.6 schnetpack==2.1.1
 	touch $(STAMP)
 
@@ -42,7 +43,9 @@ probes: install
 	$(PY) -m bench report --profile probes $(ARGS)
 
 perf: install
+	$(PY) -m pip install --quiet -e '.[perf]'
 	$(PY) -m bench perf $(ARGS)
+	$(PY) -m bench.graphs.benchmark $(GRAPH_ARGS)
 
 report: install
 	$(PY) -m bench report --profile $(PROFILE) $(ARGS)

@@ -2,6 +2,12 @@
 
 ``build_graph(structure, variant, cutoff, max_neighbors)`` returns the contract's
 ``Data``; ``edge_vectors(data)`` is the one way models get edge vectors.
+``build_task_graphs(...)`` builds a whole task in batches (``batch``) and caches it
+packed and memory-mapped (``pack.PackedGraphs``) or, for large tasks, streamed into an
+on-disk store (``ondisk.GraphStore``). The neighbour search is vesin's cell list
+filtered with the arithmetic of the numpy oracle kept in ``reference``; ``verify``
+checks every graph of a task against that oracle, ``benchmark`` writes make perf's
+graph tables.
 """
 from __future__ import annotations
 
@@ -10,10 +16,14 @@ from bench.graphs.registry import VARIANTS, get_variant
 from bench.graphs import variants as _variants  # noqa: F401  (registers every variant)
 from bench.graphs.build import PeriodicGraph, build_graph, edge_vectors
 from bench.graphs.cache import GRAPH_CODE_VERSION, build_task_graphs
+from bench.graphs.ondisk import GraphStore
+from bench.graphs.pack import PackedGraphs
 
 __all__ = [
     "GRAPH_CODE_VERSION",
     "GraphError",
+    "GraphStore",
+    "PackedGraphs",
     "PeriodicGraph",
     "VARIANTS",
     "build_graph",

@@ -11,7 +11,7 @@ from pymatgen.core import Structure
 from torch_geometric.data import Data
 
 from bench.defaults import CUTOFF, DEFAULT_VARIANT, MAX_NEIGHBORS
-from bench.graphs.errors import GraphError
+from bench.graphs.batch import Chunk, build_chunk
 from bench.graphs.registry import VARIANTS
 
 
@@ -37,11 +37,6 @@ def target_tensor(y: Any) -> torch.Tensor:
     return t.reshape(1) if t.dim() == 0 else t.reshape(1, -1)
 
 
-def structure_label(structure: Structure, structure_id: str | None) -> str:
-    """How error messages name a structure: its id, else its formula."""
-    return repr(structure_id) if structure_id is not None else f"{structure.composition.reduced_formula} (no id)"
-
-
 def build_graph(
     structure: Structure,
     variant: str = DEFAULT_VARIANT,
@@ -64,36 +59,33 @@ def build_graph(
         ``Data`` with ``z [N] long``, ``pos [N, 3] float32`` (Å), ``cell [1, 3, 3]
         float32`` (rows = lattice vectors, Å), ``edge_index [2, E] long`` (row 0
         source, row 1 receiver), ``edge_shift [E, 3] long``, ``edge_type [E] long``,
-        ``y`` when given, and ``num_nodes``. The search runs in float64.
+        ``y`` when given, and ``num_nodes``. The search runs in float64. Many
+        structures are built faster together: ``bench.graphs.batch.build_chunk``
+        (what the task cache uses) gives the same graphs.
 
     Raises:
         GraphError: the structure cannot be made into a graph (message names it).
     """
     name = validate_params(variant, cutoff, max_neighbors)
-    if not structure.is_ordered:
-        label = structure_label(structure, structure_id)
-        raise GraphError(f"structure {label} is disordered; z needs one element per site")
-    pos = np.array(structure.cart_coords, dtype=np.float64).reshape(-1, 3)  # copies: pymatgen arrays are read-only
-    cell = np.array(structure.lattice.matrix, dtype=np.float64)
-    edge_index, edge_shift, edge_type = VARIANTS.get(name)(
-        structure,
-        pos,
-        cell,
-        cutoff=float(cutoff),
-        max_neighbors=None if max_neighbors is None else int(max_neighbors),
-        structure_id=structure_label(structure, structure_id),
-    )
-    data = Data(
-        z=torch.tensor([site.specie.Z for site in structure], dtype=torch.long),
-        pos=torch.from_numpy(pos).float(),
-        cell=torch.from_numpy(cell).float().unsqueeze(0),
-        edge_index=edge_index.long(),
-        edge_shift=edge_shift.long(),
-        edge_type=edge_type.long(),
-    )
+    chunk = build_chunk([structure], name, float(cutoff), None if max_neighbors is None else int(max_neighbors),
+                        [structure_id])
+    data = chunk_graph(chunk, 0, chunk.edge_index.shape[1], 0, len(structure))
     if y is not None:
         data.y = target_tensor(y)
-    data.num_nodes = len(structure)
+    return data
+
+
+def chunk_graph(chunk: Chunk, e0: int, e1: int, n0: int, n1: int, b: int = 0) -> Data:
+    """Graph ``b`` of a chunk (its nodes n0:n1, edges e0:e1) as the contract's ``Data`` (no y)."""
+    data = Data(
+        z=torch.from_numpy(chunk.z[n0:n1]).long(),
+        pos=torch.from_numpy(chunk.pos[n0:n1]).float(),
+        cell=torch.from_numpy(chunk.cell[b:b + 1]).float(),
+        edge_index=torch.from_numpy(chunk.edge_index[:, e0:e1]).long(),
+        edge_shift=torch.from_numpy(chunk.edge_shift[e0:e1]).long(),
+        edge_type=torch.from_numpy(chunk.edge_type[e0:e1]).long(),
+    )
+    data.num_nodes = n1 - n0
     return data
 
 

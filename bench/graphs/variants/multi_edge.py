@@ -1,29 +1,17 @@
 """``multi_edge``: every (i, j, shift) within the cutoff; periodic images are distinct edges."""
 from __future__ import annotations
 
-
-import numpy as np
-import torch
-from pymatgen.core import Structure
-
-from bench.graphs.edges import cap_neighbors, neighbour_edges, to_tensors
-from bench.graphs.registry import VARIANTS
+from bench.graphs.batch import StructureBatch
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors
+from bench.graphs.neighbors import Neighbors
+from bench.graphs.registry import register_batched
 
 
-@VARIANTS.decorator("multi_edge")
-def multi_edge(
-    structure: Structure,
-    pos: np.ndarray,
-    cell: np.ndarray,
-    *,
-    cutoff: float,
-    max_neighbors: int | None,
-    structure_id: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@register_batched("multi_edge")
+def multi_edge(batch: StructureBatch, *, cutoff: float, max_neighbors: int | None) -> list[tuple[Neighbors, int]]:
     """Every periodic image within the cutoff is its own edge (``edge_type`` 0).
 
     Self-image edges (i, i, shift != 0) are kept, as in GeoCGNN and NequIP's
     ``edge_cell_shift``; the tie-inclusive cap acts per receiving atom.
     """
-    nb = neighbour_edges(pos, cell, cutoff, structure_id)
-    return to_tensors([(cap_neighbors(nb, max_neighbors, len(pos)), 0)])
+    return [(cap_neighbors(batch_neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms, canonical=True), 0)]
