@@ -43,7 +43,6 @@ probes: install
 	$(PY) -m bench report --profile probes $(ARGS)
 
 perf: install
-	$(PY) -m pip install --quiet -e '.[perf]'
 	$(PY) -m bench perf $(ARGS)
 	$(PY) -m bench.graphs.benchmark $(GRAPH_ARGS)
 
