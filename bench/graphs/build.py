@@ -15,6 +15,12 @@ from bench.graphs.errors import GraphError
 from bench.graphs.registry import VARIANTS
 
 
+#: Optional per-edge attributes a variant may add (key -> meaning); see docs/design.md.
+EDGE_ATTRIBUTES = {
+    "edge_weight": "[E] float32, dimensionless: Voronoi face solid angle / 4 pi (variant voronoi)",
+}
+
+
 def validate_params(variant: str, cutoff: float, max_neighbors: int | None) -> str:
     """Check the graph parameters; returns the variant's registered (lower-case) name.
 
@@ -64,7 +70,8 @@ def build_graph(
         ``Data`` with ``z [N] long``, ``pos [N, 3] float32`` (Å), ``cell [1, 3, 3]
         float32`` (rows = lattice vectors, Å), ``edge_index [2, E] long`` (row 0
         source, row 1 receiver), ``edge_shift [E, 3] long``, ``edge_type [E] long``,
-        ``y`` when given, and ``num_nodes``. The search runs in float64.
+        ``y`` when given, and ``num_nodes``; variants that define one add a per-edge
+        attribute from ``EDGE_ATTRIBUTES`` (``voronoi``: ``edge_weight [E] float32``). The search runs in float64.
 
     Raises:
         GraphError: the structure cannot be made into a graph (message names it).
@@ -75,7 +82,7 @@ def build_graph(
         raise GraphError(f"structure {label} is disordered; z needs one element per site")
     pos = np.array(structure.cart_coords, dtype=np.float64).reshape(-1, 3)  # copies: pymatgen arrays are read-only
     cell = np.array(structure.lattice.matrix, dtype=np.float64)
-    edge_index, edge_shift, edge_type = VARIANTS.get(name)(
+    edge_index, edge_shift, edge_type, *extra = VARIANTS.get(name)(
         structure,
         pos,
         cell,
@@ -91,6 +98,11 @@ def build_graph(
         edge_shift=edge_shift.long(),
         edge_type=edge_type.long(),
     )
+    for key, value in (extra[0] if extra else {}).items():  # per-edge attributes of some variants
+        if key not in EDGE_ATTRIBUTES or value.shape[:1] != edge_type.shape:
+            raise ValueError(f"variant {name!r} returned per-edge attribute {key!r} of shape "
+                             f"{tuple(value.shape)}; known: {sorted(EDGE_ATTRIBUTES)}, first dimension E")
+        data[key] = value.float()
     if y is not None:
         data.y = target_tensor(y)
     data.num_nodes = len(structure)

@@ -30,6 +30,8 @@ class VariantFn(Protocol):
     Returns:
         ``(edge_index [2, E] long, edge_shift [E, 3] long, edge_type [E] long)`` with
         ``vec = pos[src] + edge_shift @ cell - pos[dst]`` for ``src, dst = edge_index``.
+        A variant may return a fourth element, a dict of per-edge attributes whose keys
+        are in ``bench.graphs.build.EDGE_ATTRIBUTES`` (``voronoi``: ``edge_weight``).
     """
 
     def __call__(
