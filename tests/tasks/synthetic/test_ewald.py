@@ -48,7 +48,7 @@ def test_energy_differences_are_the_capacitor_law():
 
 def test_generated_rows(data):
     assert len(data) == 300
-    for s, y, rid in zip(data.structures, data.targets, data.ids):
+    for s, rid in zip(data.structures, data.ids):
         assert s.is_ordered and all(isinstance(sp, Element) for sp in s.species)  # charges not stored
         species, charges, _ = next(f for f in ewald.FORMULAS if rid.endswith("".join(f[0])))
         assert sum(dict(zip(species, charges))[site.specie.symbol] for site in s) == 0
