@@ -136,3 +136,20 @@ def test_edge_weight_batches():
     batch = Batch.from_data_list(graphs)
     assert batch.edge_weight.shape == (batch.num_edges,) and batch.edge_weight.dtype == torch.float32
     assert "edge_weight" not in build_graph(crystals.fcc(), "multi_edge", **GRAPH)
+
+
+def test_build_graph_rejects_unknown_or_misshapen_edge_attributes(monkeypatch):
+    from bench.graphs import build as build_module
+
+    real = build_module.VARIANTS.get("multi_edge")
+
+    def variant_with(extra):
+        def fake(*args, **kwargs):
+            return (*real(*args, **kwargs), extra)
+        return fake
+
+    for extra, match in (({"edge_colour": torch.zeros(1)}, "edge_colour"), ({"edge_weight": torch.zeros(1)}, "shape")):
+        fake = variant_with(extra)
+        monkeypatch.setattr(build_module.VARIANTS, "get", lambda name, fn=fake: fn)
+        with pytest.raises(ValueError, match=match):
+            build_graph(crystals.fcc(), "multi_edge", **GRAPH)
