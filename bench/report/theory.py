@@ -154,7 +154,8 @@ def _self_image(m: ModelFacts, v: VariantFacts, hp: dict) -> Expectation:
     if v.loops:
         return Expectation(CAN, "one-atom cells keep their loops, whose lengths (< 9 Å) give the lattice constant")
     if m.long_range:
-        return Expectation(CAN, "edgeless one-atom cells still have reciprocal vectors, which give the lattice")
+        return Expectation(PARTLY, f"edgeless one-atom cells still have reciprocal vectors, but only cells whose "
+                                   f"shortest one (1.2-2.3 1/Å here) is within k_cutoff = {hp.get('k_cutoff')} 1/Å")
     return Expectation(CANNOT, "one-atom cells are edgeless and hcp shows one A-B distance, not the self-image shells")
 
 
