@@ -77,3 +77,26 @@ def dummy_predictions(problem_type: str, train_targets: np.ndarray, n_test: int)
         # Matbench's dummy predicts the majority class; as a probability that is 0 or 1.
         value = float(value >= 0.5)
     return np.full(n_test, value)
+
+
+def within_pair_accuracy(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray) -> float:
+    """Fraction of pairs whose label-1 member scores higher than its label-0 member (ties count 1/2).
+
+    For mirror pairs (``probe_chirality``): does the model rank the two enantiomers of each
+    pair correctly? 0.5 = chance, which an O(3)-invariant model scores exactly (its two
+    scores are equal). ``groups`` [n] pair labels; groups that are not one 0 and one 1
+    (e.g. a pair cut by a fold) are skipped; NaN when no complete pair remains.
+    """
+    y_true = np.asarray(y_true, dtype=float).reshape(-1)
+    y_score = np.asarray(y_score, dtype=float).reshape(-1)
+    groups = np.asarray(groups).reshape(-1)
+    if not y_true.shape == y_score.shape == groups.shape:
+        raise ValueError(f"y_true, y_score and groups differ in length: {y_true.size}, {y_score.size}, {groups.size}")
+    wins = []
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        if len(rows) != 2 or sorted(y_true[rows].tolist()) != [0.0, 1.0]:
+            continue
+        pos, neg = (rows[0], rows[1]) if y_true[rows[0]] == 1 else (rows[1], rows[0])
+        wins.append(1.0 if y_score[pos] > y_score[neg] else 0.5 if y_score[pos] == y_score[neg] else 0.0)
+    return float(np.mean(wins)) if wins else float("nan")

@@ -17,7 +17,7 @@ from pymatgen.core import Structure
 
 from bench.graphs.errors import GraphError
 from bench.graphs.neighbors import Neighbors
-from bench.graphs.registry import VARIANTS
+from bench.graphs.registry import EDGE_ATTRIBUTES, VARIANTS
 
 
 def structure_label(structure: Structure, structure_id: str | None) -> str:
@@ -94,7 +94,8 @@ class _LazyLabel:
 class Chunk:
     """Graphs concatenated: z [N] int64, pos [N, 3] float32 (Å), cell [B, 3, 3] float32,
     edge_index [2, E] int64 (within each graph), edge_shift [E, 3] int64, edge_type [E] int64,
-    num_nodes [B], num_edges [B] int64."""
+    num_nodes [B], num_edges [B] int64, and the variant's per-edge attributes
+    (``EDGE_ATTRIBUTES``: name -> [E] float32; empty for most variants)."""
 
     z: np.ndarray
     pos: np.ndarray
@@ -104,6 +105,7 @@ class Chunk:
     edge_type: np.ndarray
     num_nodes: np.ndarray
     num_edges: np.ndarray
+    edge_attrs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.num_nodes.shape[0])
@@ -148,13 +150,31 @@ def build_chunk(structures: Sequence[Structure], variant: str, cutoff: float, ma
     batch_fn = getattr(fn, "batch", None)
     if batch_fn is not None:
         return assemble(batch, batch_fn(batch, cutoff=cutoff, max_neighbors=max_neighbors))
-    parts = []
+    parts, attrs = [], []
     for b, structure in enumerate(structures):
-        edge_index, edge_shift, edge_type = fn(structure, batch.positions[b], batch.cells[b], cutoff=cutoff,
-                                               max_neighbors=max_neighbors, structure_id=str(batch.labels[b]))
+        edge_index, edge_shift, edge_type, *extra = fn(
+            structure, batch.positions[b], batch.cells[b], cutoff=cutoff, max_neighbors=max_neighbors,
+            structure_id=str(batch.labels[b]))
         src, dst = edge_index.numpy().astype(np.int64) + batch.offsets[b]
         parts.append((src, dst, edge_shift.numpy().astype(np.int64).reshape(-1, 3), edge_type.numpy()))
+        attrs.append(_edge_attributes(variant, extra[0] if extra else {}, edge_type.shape[0]))
     src, dst, shift, etype = (np.concatenate([p[k] for p in parts]) for k in range(4))
     chunk = assemble(batch, [(Neighbors(src, dst, shift, np.zeros(src.size)), 0)])
     chunk.edge_type = etype.astype(np.int64)
+    keys = {k for a in attrs for k in a}
+    if any(set(a) != keys for a in attrs):
+        raise ValueError(f"variant {variant!r} returned per-edge attributes {sorted(keys)} for some structures only")
+    chunk.edge_attrs = {k: np.concatenate([a[k] for a in attrs]) for k in sorted(keys)}
     return chunk
+
+
+def _edge_attributes(variant: str, extra: dict, num_edges: int) -> dict[str, np.ndarray]:
+    """A variant's per-edge attributes as float32 arrays, checked against the contract."""
+    out = {}
+    for key, value in extra.items():
+        value = np.asarray(value, dtype=np.float32)
+        if key not in EDGE_ATTRIBUTES or value.shape != (num_edges,):
+            raise ValueError(f"variant {variant!r} returned per-edge attribute {key!r} of shape {value.shape}; "
+                             f"known: {sorted(EDGE_ATTRIBUTES)}, shape [E] = ({num_edges},)")
+        out[key] = value
+    return out

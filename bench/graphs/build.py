@@ -59,7 +59,9 @@ def build_graph(
         ``Data`` with ``z [N] long``, ``pos [N, 3] float32`` (Å), ``cell [1, 3, 3]
         float32`` (rows = lattice vectors, Å), ``edge_index [2, E] long`` (row 0
         source, row 1 receiver), ``edge_shift [E, 3] long``, ``edge_type [E] long``,
-        ``y`` when given, and ``num_nodes``. The search runs in float64. Many
+        ``y`` when given, and ``num_nodes``; variants that define one add a per-edge
+        attribute from ``EDGE_ATTRIBUTES`` (``voronoi``: ``edge_weight [E] float32``).
+        The search runs in float64. Many
         structures are built faster together: ``bench.graphs.batch.build_chunk``
         (what the task cache uses) gives the same graphs.
 
@@ -85,6 +87,8 @@ def chunk_graph(chunk: Chunk, e0: int, e1: int, n0: int, n1: int, b: int = 0) ->
         edge_shift=torch.from_numpy(chunk.edge_shift[e0:e1]).long(),
         edge_type=torch.from_numpy(chunk.edge_type[e0:e1]).long(),
     )
+    for key, values in chunk.edge_attrs.items():  # per-edge attributes of some variants
+        data[key] = torch.from_numpy(values[e0:e1]).float()
     data.num_nodes = n1 - n0
     return data
 

@@ -22,6 +22,7 @@ from torch_geometric.data import Data, OnDiskDataset
 from tqdm.auto import tqdm
 
 from bench.graphs.batch import Chunk
+from bench.graphs.errors import GraphError
 
 _WIDTH_DTYPES = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 SCHEMA = {
@@ -98,6 +99,9 @@ class GraphStore(OnDiskDataset):
 
 def encode_chunk(chunk: Chunk) -> list[dict[str, Any]]:
     """One database row per graph of a chunk (integers in the narrowest width per graph)."""
+    if chunk.edge_attrs:  # the store's schema is fixed at creation and holds none
+        raise GraphError(f"per-edge attributes {sorted(chunk.edge_attrs)} are not supported by the on-disk store; "
+                         "build this variant packed (store='packed')")
     node_ptr = np.concatenate([[0], np.cumsum(chunk.num_nodes)])
     edge_ptr = np.concatenate([[0], np.cumsum(chunk.num_edges)])
     rows = []

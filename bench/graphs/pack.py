@@ -25,6 +25,7 @@ from bench.graphs.batch import Chunk
 
 PACK_FORMAT = 1  # bump when the file layout changes (part of the cache file name)
 FIELDS = ("z", "pos", "cell", "edge_index", "edge_shift", "edge_type")
+ATTR_PREFIX = "attr."  # optional per-edge attributes of a variant (EDGE_ATTRIBUTES), float32 [E]
 
 
 def narrowest_int(values: np.ndarray, signed: bool = True) -> np.dtype:
@@ -55,6 +56,8 @@ def pack_chunks(chunks: Sequence[Chunk]) -> dict[str, torch.Tensor]:
         "node_ptr": np.concatenate([[0], np.cumsum(cat["num_nodes"])]).astype(np.int64),
         "edge_ptr": np.concatenate([[0], np.cumsum(cat["num_edges"])]).astype(np.int64),
     }
+    for key in sorted({k for c in chunks for k in c.edge_attrs}):
+        out[ATTR_PREFIX + key] = np.concatenate([c.edge_attrs[key] for c in chunks]).astype(np.float32)
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
 
 
@@ -110,6 +113,7 @@ class PackedGraphs(Sequence):
         self._edge_ptr = tensors["edge_ptr"].numpy()
         self.rows = np.arange(len(self._node_ptr) - 1) if rows is None else np.asarray(rows, dtype=np.int64)
         self.targets = targets
+        self._attrs = [k for k in tensors if k.startswith(ATTR_PREFIX)]
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -141,6 +145,7 @@ class PackedGraphs(Sequence):
             "edge_index": t["edge_index"].index_select(1, edges).long().split(e_counts, dim=1),
             "edge_shift": t["edge_shift"].index_select(0, edges).long().split(e_counts),
             "edge_type": t["edge_type"].index_select(0, edges).long().split(e_counts),
+            **{k[len(ATTR_PREFIX):]: t[k].index_select(0, edges).split(e_counts) for k in self._attrs},
         }
         ys = None if self.targets is None else self.targets[torch.from_numpy(k)].split(1)
         out = []
@@ -175,6 +180,7 @@ class PackedGraphs(Sequence):
             edge_index=t["edge_index"][:, e0:e1].long(),
             edge_shift=t["edge_shift"][e0:e1].long(),
             edge_type=t["edge_type"][e0:e1].long(),
+            **{k[len(ATTR_PREFIX):]: t[k][e0:e1].clone() for k in self._attrs},
         )
         data.num_nodes = n1 - n0
         if self.targets is not None:

@@ -14,6 +14,12 @@ from pymatgen.core import Structure
 from bench.registry import Registry
 
 
+#: Per-edge attributes a variant may add to the graph contract: name -> shape, dtype, units.
+EDGE_ATTRIBUTES = {
+    "edge_weight": "[E] float32, dimensionless: Voronoi face solid angle / 4 pi (variant voronoi)",
+}
+
+
 class VariantFn(Protocol):
     """Build the edges of one crystal.
 
@@ -30,6 +36,8 @@ class VariantFn(Protocol):
     Returns:
         ``(edge_index [2, E] long, edge_shift [E, 3] long, edge_type [E] long)`` with
         ``vec = pos[src] + edge_shift @ cell - pos[dst]`` for ``src, dst = edge_index``.
+        A variant may return a fourth element, a dict of per-edge attributes whose keys
+        are in ``EDGE_ATTRIBUTES`` below (``voronoi``: ``edge_weight``), each of shape [E].
     """
 
     def __call__(

@@ -163,9 +163,8 @@ def load_generated(path: Path) -> tuple[Generated, str]:
 class SyntheticTask(Task):
     """A task whose rows come from ``generate(seed)``; see the module docstring.
 
-    Probe tasks also state, per edge variant, whether a model on that variant can in
-    theory answer the probe's question (``expectations``: (variant, can, reason)),
-    valid at the default graph settings (cutoff 8 Å, cap 12).
+    Probe tasks state their ``question``; whether an architecture on a variant can in
+    theory answer it is derived per (architecture, variant) in ``bench.report.theory``.
     """
 
     generator: str = ""
@@ -173,18 +172,7 @@ class SyntheticTask(Task):
     seed: int = 0
     generate: Callable[[int], Generated] | None = field(default=None, compare=False, repr=False)
     disk_cache: bool = False
-    question: str = ""  # what "can" means in expectations, e.g. "distinguish cells by c"
-    expectations: tuple[tuple[str, bool, str], ...] = ()
-
-    @property
-    def expected_distinguishable(self) -> dict[str, bool]:
-        """variant -> whether that encoding can, in theory, answer ``question``."""
-        return {variant: can for variant, can, _ in self.expectations}
-
-    @property
-    def expected_reasons(self) -> dict[str, str]:
-        """variant -> the one-line reason behind ``expected_distinguishable``."""
-        return {variant: why for variant, _, why in self.expectations}
+    question: str = ""  # what "can" means for bench.report.theory, e.g. "tell cells apart by c"
 
     @property
     def verification_label(self) -> str:

@@ -86,9 +86,4 @@ PROBE_LATTICE_LENGTH = TASKS.register("probe_lattice_length", SyntheticTask(
     citation="",
     generator="lattice_length", version=VERSION, seed=SEED, generate=generate,
     question="tell cells apart by c",
-    expectations=(
-        ("distance", False, "no edge reaches the next sheet: graphs are identical for every c"),
-        ("multi_edge", False, "self-images along c are >= 9 Å away, beyond the 8 Å cutoff: graphs identical"),
-        ("lattice", True, "the loops include ±c, ±(a+c), ±(b+c), whose lengths give c"),
-    ),
 ))

@@ -152,7 +152,7 @@ def test_lattice_loops_are_plain_edges():
     # As in the reference, the model has no edge type: a loop is an edge with its length.
     model = make()
     graph = lattice_graph()
-    assert (graph.edge_type == 1).sum() == 12 * 2
+    assert (graph.edge_type == 1).sum() == 18 * 2
     relabelled = graph.clone()
     relabelled.edge_type = torch.zeros_like(graph.edge_type)
     with torch.no_grad():

@@ -69,7 +69,7 @@ def test_edgeless_graph_is_atomwise_readout_of_embeddings():
 def test_lattice_loops_are_distinguishable_from_neighbour_edges():
     model = make()
     graph = build_graph(crystals.hcp(), "lattice", **GRAPH)
-    assert (graph.edge_type == 1).sum() == 12 * 2
+    assert (graph.edge_type == 1).sum() == 18 * 2
     relabelled = graph.clone()
     relabelled.edge_type = torch.zeros_like(graph.edge_type)
     outs = [model(Batch.from_data_list([to_double(g)])) for g in (graph, relabelled)]

@@ -41,3 +41,15 @@ def test_bad_inputs_are_named():
 
 def test_dummy_classification_is_majority_class():
     assert dummy_predictions("classification", np.array([1, 1, 0]), 2).tolist() == [1.0, 1.0]
+
+
+def test_within_pair_accuracy_known_answer():
+    from bench.metrics import within_pair_accuracy
+
+    y_true = np.array([1, 0, 0, 1, 1, 0, 1])
+    score = np.array([0.9, 0.2, 0.6, 0.4, 0.5, 0.5, 0.3])
+    groups = np.array([0, 0, 1, 1, 2, 2, 3])  # pair 0 right, pair 1 wrong, pair 2 tied, group 3 incomplete
+    assert within_pair_accuracy(y_true, score, groups) == pytest.approx((1 + 0 + 0.5) / 3)
+    assert np.isnan(within_pair_accuracy(y_true[-1:], score[-1:], groups[-1:]))
+    # an O(3)-invariant model gives both enantiomers the same score: exactly chance
+    assert within_pair_accuracy(y_true[:6], np.repeat([0.3, 0.7, 0.1], 2), groups[:6]) == 0.5

@@ -1,4 +1,15 @@
-"""``lattice``: ``multi_edge`` plus Matformer's lattice self-loops (``edge_type`` 1)."""
+"""``lattice``: ``multi_edge`` plus lattice self-loops (``edge_type`` 1), Matformer's set made mirror-closed.
+
+Matformer (Yan et al. 2022) adds loops along a, b, c, a+b, a+c, b+c. That set is not closed
+under the signed permutations of the reduced basis, and a crystal whose lattice has
+several equally reduced bases (every tetragonal, orthorhombic, cubic ... lattice) got
+different loops in different bases: the same crystal given as (a, b, c) or (b, a, -c)
+had ±(a+c) or ±(a-c). It also gave a mirror-symmetric cell a handed loop set, which
+is what let direction-aware models beat chance on ``probe_chirality``. The loops here
+add the differences: ±a, ±b, ±c, ±(a±b), ±(a±c), ±(b±c), 18 per atom, a set that every
+signed permutation of the basis maps onto itself (docs/design.md, "Lattice loops:
+mirror-closed").
+"""
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +40,7 @@ _CANDIDATES = 8  # translates sought per atom by the tree before the dense fallb
 
 
 class _TranslationCache(OrderedDict):
-    """LRU map: digest of a structure's canonical copy -> [6, 3] fractional translations."""
+    """LRU map: digest of a structure's canonical copy -> [9, 3] fractional translations."""
 
     def remember(self, key: bytes, value: np.ndarray) -> None:
         self[key] = value
@@ -52,7 +63,7 @@ def canonical_digest(structure: Structure) -> bytes:
 
 
 def primitive_translations(structure: Structure) -> np.ndarray:
-    """[6, 3] translations a, b, c, a+b, a+c, b+c (Å) of the Niggli-reduced primitive lattice.
+    """[9, 3] translations a, b, c, a+b, a-b, a+c, a-c, b+c, b-c (Å) of the Niggli-reduced primitive lattice.
 
     Symmetric lattices have several equally reduced bases (hexagonal: a+c or a-c), and
     which one the reduction returns depends on float noise in the orientation. So the
@@ -72,11 +83,13 @@ def primitive_translations(structure: Structure) -> np.ndarray:
 
 
 def canonical_translations(structure: Structure) -> np.ndarray:
-    """[6, 3] the loop translations in fractional coordinates of the canonical copy's lattice."""
+    """[9, 3] the loop translations in fractional coordinates of the canonical copy's lattice."""
     canonical = _canonical_copy(structure)
     prim = canonical.get_primitive_structure(tolerance=PRIMITIVE_TOLERANCE)
     a, b, c = prim.lattice.get_niggli_reduced_lattice().matrix
-    return np.stack([a, b, c, a + b, a + c, b + c]) @ np.linalg.inv(canonical.lattice.matrix)
+    # sums and differences: the set is closed under sign flips and permutations of a, b, c
+    # (the ambiguity of a reduced basis, mirrors included), so no basis choice shows in it
+    return np.stack([a, b, c, a + b, a - b, a + c, a - c, b + c, b - c]) @ np.linalg.inv(canonical.lattice.matrix)
 
 
 def _canonical_copy(structure: Structure) -> Structure:
@@ -200,11 +213,11 @@ def species_labels(structure: Structure) -> np.ndarray:
 
 @register_batched("lattice")
 def lattice(batch: StructureBatch, *, cutoff: float, max_neighbors: int | None) -> list[tuple[Neighbors, int]]:
-    """``multi_edge`` edges (type 0, capped) plus 12 lattice loops per atom (type 1, never capped).
+    """``multi_edge`` edges (type 0, capped) plus 18 lattice loops per atom (type 1, never capped).
 
-    The loops are ±a, ±b, ±c, ±(a+b), ±(a+c), ±(b+c) of the Niggli-reduced primitive
-    lattice (Matformer), so a supercell or another basis of the crystal gets the same
-    loops. Raises ``GraphError`` when an atom has no translate.
+    The loops are ±a, ±b, ±c, ±(a±b), ±(a±c), ±(b±c) of the Niggli-reduced primitive
+    lattice (Matformer's 12 plus the 6 differences, module docstring), so a supercell
+    or another basis of the crystal gets the same loops. Raises ``GraphError`` when an atom has no translate.
     """
     nb = cap_neighbors(batch_neighbour_edges(batch, cutoff), max_neighbors, batch.n_atoms, canonical=True)
     loops = []

@@ -20,7 +20,7 @@ CRYSTALS = {
 
 
 def loop_vectors(structure: Structure, data, atom: int) -> np.ndarray:
-    """[12, 3] loop vectors (Å) received by one atom, sorted."""
+    """[18, 3] loop vectors (Å) received by one atom, sorted."""
     dst = data.edge_index[1].numpy()
     keep = (data.edge_type.numpy() == 1) & (dst == atom)
     vec = vectors64(structure, data)[keep]
@@ -55,21 +55,23 @@ def test_variants_are_registered() -> None:
 @pytest.mark.parametrize(
     "make, lengths",
     [
-        (lambda: crystals.simple_cubic(3.0), [3.0] * 6 + [3.0 * np.sqrt(2)] * 6),
-        (lambda: crystals.bcc(3.3), [3.3 * np.sqrt(3) / 2] * 6 + [3.3] * 6),  # obtuse reduced cell
-        (lambda: crystals.fcc(3.6), [3.6 / np.sqrt(2)] * 6 + [3.6 * np.sqrt(1.5)] * 6),  # 60 degree cell
-        (lambda: crystals.rocksalt(5.64), [5.64 / np.sqrt(2)] * 6 + [5.64 * np.sqrt(1.5)] * 6),
+        (lambda: crystals.simple_cubic(3.0), [3.0] * 6 + [3.0 * np.sqrt(2)] * 12),
+        # obtuse reduced cell: sums are the cube edges, differences the face diagonals
+        (lambda: crystals.bcc(3.3), [3.3 * np.sqrt(3) / 2] * 6 + [3.3] * 6 + [3.3 * np.sqrt(2)] * 6),
+        # 60 degree cell: differences are nearest neighbours too (all 12 of them), sums longer
+        (lambda: crystals.fcc(3.6), [3.6 / np.sqrt(2)] * 12 + [3.6 * np.sqrt(1.5)] * 6),
+        (lambda: crystals.rocksalt(5.64), [5.64 / np.sqrt(2)] * 12 + [5.64 * np.sqrt(1.5)] * 6),
     ],
 )
-def test_lattice_adds_twelve_loops_of_the_reduced_primitive_lattice(make, lengths) -> None:
+def test_lattice_adds_eighteen_loops_of_the_reduced_primitive_lattice(make, lengths) -> None:
     s = make()
     data = build_graph(s, "lattice", cutoff=5.0, max_neighbors=12)
     multi = build_graph(s, "multi_edge", cutoff=5.0, max_neighbors=12)
     assert_same_rows(edge_set(s, data, edge_type=0), edge_set(s, multi))
     loops = data.edge_type == 1
-    assert np.bincount(data.edge_index[1][loops].numpy(), minlength=len(s)).tolist() == [12] * len(s)
+    assert np.bincount(data.edge_index[1][loops].numpy(), minlength=len(s)).tolist() == [18] * len(s)
     # Symmetric lattices have several equally reduced bases, so the loops are checked for
-    # what defines them: ±(a, b, c, a+b, a+c, b+c) of a primitive basis with the analytic
+    # what defines them: ±(a, b, c, a±b, a±c, b±c) of a primitive basis with the analytic
     # reduced lengths, every one a translation of the primitive lattice.
     prim = s.get_primitive_structure(tolerance=0.01).lattice
     for atom in range(len(s)):
@@ -81,8 +83,9 @@ def test_lattice_adds_twelve_loops_of_the_reduced_primitive_lattice(make, length
         np.testing.assert_allclose(frac, np.rint(frac), atol=1e-6)
         found = [(x, y, z) for x in vec for y in vec for z in vec
                  if abs(abs(np.linalg.det(np.stack([x, y, z]))) - prim.volume) < 1e-6
-                 and all(np.isclose(np.linalg.norm(vec - t, axis=1), 0, atol=1e-6).any() for t in (x + y, x + z, y + z))]
-        assert found, "the loops are not a primitive basis and its pairwise sums"
+                 and all(np.isclose(np.linalg.norm(vec - t, axis=1), 0, atol=1e-6).any()
+                         for t in (x + y, x - y, x + z, x - z, y + z, y - z))]
+        assert found, "the loops are not a primitive basis and its pairwise sums and differences"
 
 
 @pytest.mark.parametrize("make", [crystals.rocksalt, crystals.hcp, crystals.skewed_triclinic])

@@ -27,7 +27,8 @@ def test_probe_report_shows_theory_and_spread(tmp_path):
     run_grid(cfg, uri, progress=False, results_dir=tmp_path / "results")
     report = build_report(cfg, tmp_path / "results", command="test", figures=False)
     text = report.path.read_text()
-    assert "## Periodicity probes" in text and "distance (theory: cannot)" in text and "lattice (theory: can)" in text
+    assert "## Periodicity probes" in text and "[theory: cannot]" in text and "[theory: can]" in text
+    assert "theory cannot: the graph changes with the cell" in text
     table = pd.read_csv(tmp_path / "results" / "probe" / "tables" / "probes.csv")
     assert set(table.variant) == {"distance", "lattice"} and (table.metric == "MAE/MAD").all()
 
@@ -66,4 +67,14 @@ def test_probe_marks_come_from_the_fold_level_corrected_test():
     assert lat.p_corrected == pytest.approx(1 - 23.4340 / math.sqrt(23.4340 ** 2 + 2), rel=1e-3)
     assert lat.significant and math.isnan(table.set_index("variant").loc["distance"].p_adjusted)
     text = probe_markdown(table, "probe_lattice_length")
-    assert "| cgcnn | 1.000 ± 0.000 | 0.483 ± 0.052** |" in text and "Nadeau–Bengio" in text
+    assert "| cgcnn | 1.000 ± 0.000 [theory: cannot] | 0.483 ± 0.052** [theory: cannot] |" in text
+    assert "Nadeau–Bengio" in text and "theory cannot: loops (>= 9 Å) lie beyond its basis" in text
+    assert list(table.expected) == ["cannot", "cannot"] and not table.expected_can.any()
+
+
+def test_pair_accuracy_from_predictions():
+    from bench.report.probes import pair_accuracy
+
+    preds = pd.DataFrame({"id": ["p0/r", "p0/l", "p1/r", "p1/l"], "y_true": [1.0, 0.0, 1.0, 0.0],
+                          "y_pred": [0.9, 0.1, 0.4, 0.6]})
+    assert pair_accuracy(preds, {"p0/r": 0, "p0/l": 0, "p1/r": 1, "p1/l": 1}) == 0.5

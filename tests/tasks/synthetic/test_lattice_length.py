@@ -63,8 +63,13 @@ def test_lattice_loops_carry_c(data, sheet):
 
 
 def test_expectations():
-    exp = get_task("probe_lattice_length").expected_distinguishable
-    assert exp == {"distance": False, "multi_edge": False, "lattice": True}
+    from bench.report.theory import expected_can
+
+    # a model that reads only lengths within its basis cannot; one that reads the cell can anywhere
+    assert [expected_can("probe_lattice_length", "cgcnn", v).can for v in ("distance", "multi_edge", "lattice")] \
+        == [False, False, False]
+    assert expected_can("probe_lattice_length", "painn", "lattice").can  # loops have their own basis
+    assert expected_can("probe_lattice_length", "geocgnn", "distance").can  # reads data.cell
 
 
 def test_sheet_positions_do_not_depend_on_c():
