@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 from bench.cells import (DUMMY, NO_VARIANT, Cell, cell_identity, cell_key, cell_settings,  # noqa: F401 (re-exported)
                          effective_threads)
 from bench.config import GridConfig
+from bench.graphs import take_graphs
 from bench.metrics import dummy_predictions, evaluate
+from bench.normalisation import AVG_NEIGHBORS, fitted_hparams
 from bench.models import log_cell_model
 from bench.provenance import device_name, git_commit, package_versions
 from bench.records import RecordStore, new_record
@@ -155,20 +157,25 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
                 raise ValueError(f"{cell.label()}: graphs are required for a model cell")
             train_idx, val_idx = split_train_val(fold.train, cfg.train.val_fraction, cell.seed,
                                                  getattr(data, "groups", None))
+            train_graphs = take_graphs(graphs, train_idx)
+            # message normalisation (avg_neighbors) fitted on the training graphs only
+            hparams = fitted_hparams(cell.architecture, settings["hparams"], train_graphs,
+                                     fixed=cfg.hparams.get(cell.architecture, {}))
             result = fit(
-                cell.architecture, settings["hparams"],
-                [graphs[i] for i in train_idx], data.targets[train_idx],
-                [graphs[i] for i in val_idx], data.targets[val_idx],
+                cell.architecture, hparams,
+                train_graphs, data.targets[train_idx],
+                take_graphs(graphs, val_idx), data.targets[val_idx],
                 data.problem_type, train_cfg, cell.seed,
                 on_epoch=lambda epoch, m: log.log_metrics(m, step=epoch),
                 progress=progress, desc=cell.label(),
             )
-            log_cell_model(log, cell, cfg, settings["hparams"], result, data)  # best epoch: bench predict
-            y_pred = predict(result.model, [graphs[i] for i in fold.test], result.scaler, data.problem_type,
+            log_cell_model(log, cell, cfg, hparams, result, data)  # best epoch: bench predict
+            y_pred = predict(result.model, take_graphs(graphs, fold.test), result.scaler, data.problem_type,
                              cfg.train.batch_size, device)
             extra = {"n_params": result.n_params, "best_epoch": result.best_epoch, "best_val_score": result.best_val,
                      "epochs_run": len(result.history), "train_structures_per_s": result.structures_per_second,
-                     "n_train": len(train_idx), "n_val": len(val_idx)}
+                     "n_train": len(train_idx), "n_val": len(val_idx),
+                     **({"fitted_avg_neighbors": hparams[AVG_NEIGHBORS]} if AVG_NEIGHBORS in hparams else {})}
         # after fit: it names the threads the cell trained with; a dummy cell runs no model
         device_label = device_name(device) if cell.architecture != DUMMY else "none"
         log.set_tags({"device": device_label, "stopped_early": bool(result and result.stopped_early)})

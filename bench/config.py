@@ -39,6 +39,10 @@ class TrainConfig(StrictModel):
     loss: Literal["l1", "mse"] = defaults.LOSS
     lr_decay_factor: float = Field(defaults.LR_DECAY_FACTOR, gt=0, le=1)
     lr_decay_patience: int = Field(defaults.LR_DECAY_PATIENCE, ge=1)
+    lr_schedule: Literal["plateau", "cosine", "constant"] = Field(defaults.LR_SCHEDULE,
+                                                                  description="learning-rate schedule")
+    val_window: int = Field(defaults.VAL_WINDOW, ge=1, description="epochs in the trailing mean of the validation "
+                                                                  "score that early stopping watches (1 = raw)")
     device: str = defaults.DEVICE
     num_threads: int | None = Field(None, ge=1, description="torch threads; null = executor.threads "
                                                            "(default 1) in a grid, 1 on its own")

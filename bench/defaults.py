@@ -47,6 +47,8 @@ VAL_FRACTION = 0.1  # of the outer training fold, carved with the cell's seed
 LOSS = "l1"  # on standardised targets (regression); classification uses BCE
 LR_DECAY_FACTOR = 0.5  # ReduceLROnPlateau on validation loss
 LR_DECAY_PATIENCE = 8
+LR_SCHEDULE = "plateau"  # plateau | cosine | constant
+VAL_WINDOW = 1  # trailing mean of the validation score watched by early stopping (1 = raw score)
 DEVICE = "auto"  # cuda when available, else cpu
 DETERMINISTIC = True  # torch deterministic kernels: a seed repeats a cell bit for bit on CPU
 

@@ -25,7 +25,8 @@ from bench.metrics import CLASSIFICATION, REGRESSION, evaluate
 #: part of every model cell's key. Bump it whenever a change can change a fit's losses or
 #: weights; tests/bench/test_fingerprint_known_answers.py pins a 2-epoch fit and fails
 #: until the version is bumped and the pinned value updated.
-TRAINING_CODE_VERSION = "1"
+# "2": monitored score (trailing mean, cfg.val_window), lr_schedule; cells fit avg_neighbors.
+TRAINING_CODE_VERSION = "2"
 
 
 class ModelOutputError(Exception):
@@ -126,6 +127,8 @@ class FitResult:
 
 
 def _with_targets(graphs: list[Data], targets: np.ndarray) -> list[Data]:
+    if hasattr(graphs, "with_targets"):  # a lazy view of an on-disk store: targets travel with it
+        return graphs.with_targets(torch.as_tensor(np.asarray(targets, dtype=np.float32)))
     out = []
     for g, y in zip(graphs, targets):
         g = copy.copy(g)
@@ -178,11 +181,17 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
     desc: str = "train",
+    extra_eval: dict[str, tuple[list[Data], np.ndarray]] | None = None,
 ) -> FitResult:
     """Train ``architecture`` with early stopping on validation; return the best model.
 
     The validation score is MAE in target units (regression) or BCE (classification).
-    ``on_epoch(epoch, metrics)`` is called after every epoch (for tracking / pruning).
+    Early stopping, the plateau schedule and the choice of the best epoch all watch the
+    *monitored* score: the trailing mean of the last ``cfg.val_window`` validation scores
+    (1 = the raw score), which keeps a small, noisy validation split from stopping a run
+    on noise. ``on_epoch(epoch, metrics)`` is called after every epoch (for tracking /
+    pruning). ``extra_eval`` ({name: (graphs, targets)}) adds ``<name>_score`` per epoch
+    (the budget pilot's held-out rows; never test rows of a cell).
     """
     if problem_type not in (REGRESSION, CLASSIFICATION):
         raise ValueError(f"unknown problem type {problem_type!r}")
@@ -195,15 +204,14 @@ def fit(
     model = architectures.create(architecture, out_dim=1, **hparams).to(device)
     loss_fn = _loss_fn(problem_type, cfg.loss)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=cfg.lr_decay_factor, patience=cfg.lr_decay_patience
-    )
+    scheduler = _scheduler(optimizer, cfg)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(_with_targets(train_graphs, train_targets), batch_size=cfg.batch_size,
                         shuffle=True, generator=generator)
     result = FitResult(model=model, scaler=scaler, n_params=architectures.count_parameters(model))
     best_state = copy.deepcopy(model.state_dict())
     stale = 0
+    recent: list[float] = []  # validation scores so far (the monitored score is their trailing mean)
     seen = 0
     train_time = 0.0
     start = time.perf_counter()
@@ -229,13 +237,23 @@ def fit(
         train_time += time.perf_counter() - epoch_start
         val_pred = predict(model, val_graphs, scaler, problem_type, cfg.batch_size, device)
         val_score = _validation_score(problem_type, np.asarray(val_targets), val_pred)
-        scheduler.step(val_score)
+        recent.append(val_score)
+        monitored = float(np.mean(recent[-cfg.val_window:]))
         metrics = {"train_loss": total / max(count, 1), "val_score": val_score, "lr": optimizer.param_groups[0]["lr"]}
+        if cfg.val_window > 1:
+            metrics["val_monitored"] = monitored
+        for name, (graphs, targets) in (extra_eval or {}).items():
+            pred = predict(model, graphs, scaler, problem_type, cfg.batch_size, device)
+            metrics[f"{name}_score"] = _validation_score(problem_type, np.asarray(targets), pred)
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(monitored)
+        elif scheduler is not None:
+            scheduler.step()
         result.history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if val_score < result.best_val:
-            result.best_val, result.best_epoch, stale = val_score, epoch, 0
+        if monitored < result.best_val:
+            result.best_val, result.best_epoch, stale = monitored, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -247,6 +265,18 @@ def fit(
     result.structures_per_second = seen / train_time if train_time > 0 else 0.0
     model.load_state_dict(best_state)
     return result
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+    """The learning-rate schedule of ``cfg.lr_schedule``: ``plateau`` (decay by ``lr_decay_factor``
+    after ``lr_decay_patience`` epochs without a better monitored score), ``cosine`` (to zero over
+    ``cfg.epochs``) or ``constant`` (None)."""
+    if cfg.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=cfg.lr_decay_factor,
+                                                          patience=cfg.lr_decay_patience)
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    return None
 
 
 def _validation_score(problem_type: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -24,7 +24,8 @@ from bench import defaults
 from bench import interrupts
 from bench.claims import ClaimStore, schema_lock
 from bench.config import GridConfig
-from bench.graphs import build_task_graphs
+from bench.graphs import build_task_graphs, take_graphs
+from bench.normalisation import fitted_hparams
 from bench.provenance import device_name, git_commit, package_versions
 from bench.space import search_space
 from bench.study_labels import label_study, mark_pruned
@@ -267,8 +268,10 @@ def run_study(view: TrainingView, architecture: str, variant: str, cfg: GridConf
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
             try:
-                result = fit(architecture, hparams, [graphs[i] for i in inner_train], view.targets[inner_train],
-                             [graphs[i] for i in inner_val], view.targets[inner_val], view.problem_type, tcfg,
+                train_graphs = take_graphs(graphs, inner_train)
+                fitted = fitted_hparams(architecture, hparams, train_graphs, fixed=eff.hparams.get(architecture, {}))
+                result = fit(architecture, fitted, train_graphs, view.targets[inner_train],
+                             take_graphs(graphs, inner_val), view.targets[inner_val], view.problem_type, tcfg,
                              cfg.tune.seed, on_epoch=on_epoch, progress=progress, desc=f"trial {trial.number}")
             except optuna.TrialPruned:
                 pruned = True

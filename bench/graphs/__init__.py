@@ -19,6 +19,20 @@ from bench.graphs.cache import GRAPH_CODE_VERSION, build_task_graphs
 from bench.graphs.ondisk import GraphStore
 from bench.graphs.pack import PackedGraphs
 
+
+def take_graphs(graphs, index):
+    """The graphs at positions ``index`` of a task's graphs (what ``build_task_graphs`` returns).
+
+    An on-disk ``GraphStore`` gives a lazy view (a large task is never loaded whole); a
+    ``PackedGraphs`` gives a list, fetched with one gather per field; a list gives a list.
+    """
+    if isinstance(graphs, GraphStore):
+        return graphs.select(index)
+    if isinstance(graphs, PackedGraphs):
+        return graphs.__getitems__(list(index))
+    return [graphs[i] for i in index]
+
+
 __all__ = [
     "GRAPH_CODE_VERSION",
     "GraphError",
@@ -30,4 +44,5 @@ __all__ = [
     "build_task_graphs",
     "edge_vectors",
     "get_variant",
+    "take_graphs",
 ]

@@ -105,6 +105,18 @@ class ArchitectureTests:
         assert torch.isfinite(out).all()
         assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
+    def test_forward_backward_on_every_registered_variant(self):
+        # the controls and further encodings (multi_edge_noself, distance_lattice,
+        # multi_edge_degree, voronoi with edge_weight, ...) run through every architecture
+        from bench.graphs import VARIANTS
+
+        model = self.make(double=False).train()
+        for variant in VARIANTS:
+            graphs = [build_graph(s, variant, **GRAPH) for s in (crystals.rocksalt(), distorted_pair())]
+            out = model(Batch.from_data_list(graphs))
+            out.sum().backward()
+            assert out.shape == (2, 1) and torch.isfinite(out).all(), variant
+
     def test_single_edgeless_graph(self):
         model = self.make(double=False).train()
         out = model(Batch.from_data_list([build_graph(crystals.simple_cubic(3.0), "distance", **GRAPH)]))

@@ -88,3 +88,30 @@ def test_grouped_split_keeps_each_group_on_one_side():
     assert len(set(groups[val])) == round(0.2 * 18)
     # without groups the split is the row-wise one it always was
     assert np.array_equal(split_train_val(fold, 0.2, seed=1)[1], split_train_val(fold, 0.2, 1, None)[1])
+
+
+def test_early_stopping_watches_the_trailing_mean_of_the_validation_score():
+    data = toy_task()
+    graphs = _graphs(data)
+    tr, va, ho = np.arange(12), np.arange(12, 16), np.arange(16, len(graphs))
+    cfg = TrainConfig(epochs=6, batch_size=4, lr=0.05, patience=50, val_window=3, device="cpu")
+    result = fit("cgcnn", SMALL, [graphs[i] for i in tr], data.targets[tr], [graphs[i] for i in va], data.targets[va],
+                 "regression", cfg, seed=1, progress=False,
+                 extra_eval={"holdout": ([graphs[i] for i in ho], data.targets[ho])})
+    raw = [h["val_score"] for h in result.history]
+    monitored = [h["val_monitored"] for h in result.history]
+    for k, m in enumerate(monitored):  # the mean of the last (up to) 3 raw scores
+        assert m == pytest.approx(np.mean(raw[max(0, k - 2):k + 1]))
+    assert result.best_epoch == int(np.argmin(monitored)) and result.best_val == pytest.approx(min(monitored))
+    assert all(h["holdout_score"] >= 0 for h in result.history) and len(result.history) == 6
+
+
+def test_cosine_schedule_anneals_over_the_epoch_budget():
+    data = toy_task()
+    graphs = _graphs(data)
+    cfg = TrainConfig(epochs=4, batch_size=4, lr=0.01, patience=50, lr_schedule="cosine", device="cpu")
+    result = fit("cgcnn", SMALL, graphs[:12], data.targets[:12], graphs[12:16], data.targets[12:16], "regression",
+                 cfg, seed=0, progress=False)
+    # the lr logged for epoch k is the one it trained with: 0.01 (1 + cos(pi k / 4)) / 2
+    expected = [0.01 * (1 + np.cos(np.pi * k / 4)) / 2 for k in range(4)]
+    assert [h["lr"] for h in result.history] == pytest.approx(expected, abs=1e-12)
