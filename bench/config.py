@@ -81,6 +81,18 @@ class ExecutorConfig(StrictModel):
     ray_address: str | None = Field(None, description="existing Ray cluster, e.g. ray://head:10001 or auto")
 
 
+class PilotConfig(StrictModel):
+    """The budget pilot (``bench pilot``): long fits on one fold's training rows, no early stopping,
+    whose learning curves choose the grid's epoch cap, patience and validation window."""
+
+    epochs: int = Field(defaults.PILOT_EPOCHS, ge=1, description="epochs of every pilot run")
+    variant: str = Field(defaults.DEFAULT_VARIANT, description="edge variant of the pilot runs")
+    fold: int = Field(0, ge=0, le=4, description="outer fold whose TRAINING rows the pilot uses")
+    seed: int = Field(0, ge=0)
+    holdout_fraction: float = Field(defaults.PILOT_HOLDOUT_FRACTION, gt=0, lt=1,
+                                    description="share of the fold's training rows held out to score the pilot")
+
+
 class GridConfig(StrictModel):
     """A grid of cells: tasks x architectures x variants x folds x seeds."""
 
@@ -97,6 +109,7 @@ class GridConfig(StrictModel):
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-architecture overrides")
     tune: TuneConfig = Field(default_factory=TuneConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    pilot: PilotConfig = Field(default_factory=PilotConfig)
     allow_unverified_data: bool = False
     allow_nonphysical_data: bool = Field(False, description="run data that fails the physical sanity "
                                                            "checks (tasks.validation) with a warning")

@@ -52,6 +52,10 @@ VAL_WINDOW = 1  # trailing mean of the validation score watched by early stoppin
 DEVICE = "auto"  # cuda when available, else cpu
 DETERMINISTIC = True  # torch deterministic kernels: a seed repeats a cell bit for bit on CPU
 
+# --- budget pilot (bench pilot) ----------------------------------------------
+PILOT_EPOCHS = 600  # no early stopping: the whole curve, to replay any stopping rule on it
+PILOT_HOLDOUT_FRACTION = 0.2  # of the fold's training rows: scores the pilot; test rows are never used
+
 # --- grid ------------------------------------------------------------------
 FOLDS = (0, 1, 2, 3, 4)
 SEEDS = (0,)

@@ -15,6 +15,7 @@ import torch
 from bench.defaults import TIE_TOLERANCE
 from bench.graphs.errors import GraphError
 from bench.graphs.batch import StructureBatch
+from bench.graphs.registry import VARIANTS
 from bench.graphs.neighbors import Neighbors, search_many, shift_bound, shift_codes, sort_neighbors
 
 ZERO_LENGTH = 1e-8  # Å; shorter edges mean two atoms sit on the same point
@@ -158,3 +159,27 @@ def to_tensors(parts: Sequence[tuple[Neighbors, int]]) -> tuple[torch.Tensor, to
         torch.from_numpy(np.ascontiguousarray(shift, dtype=np.int64).reshape(-1, 3)),
         torch.from_numpy(etype),
     )
+
+
+def register_batched(name: str):
+    """Register a batched variant: ``batch_fn(batch, *, cutoff, max_neighbors) -> [(edges, edge_type), ...]``.
+
+    ``batch`` is a ``bench.graphs.batch.StructureBatch``; the returned edge lists use
+    batch atom numbers and are each in canonical order. The registry gets the
+    per-structure ``VariantFn`` built from it, with the batched function as its
+    ``batch`` attribute (what ``build_chunk`` runs).
+    """
+
+    def wrap(batch_fn):
+        def per_structure(structure, pos, cell, *, cutoff, max_neighbors, structure_id):
+            batch = StructureBatch([structure], [np.asarray(pos, dtype=np.float64).reshape(-1, 3)],
+                                   [np.asarray(cell, dtype=np.float64).reshape(3, 3)], [[]], [structure_id])
+            return to_tensors(batch_fn(batch, cutoff=cutoff, max_neighbors=max_neighbors))
+
+        per_structure.__name__ = batch_fn.__name__
+        per_structure.__doc__ = batch_fn.__doc__
+        per_structure.batch = batch_fn
+        VARIANTS.register(name, per_structure)
+        return batch_fn
+
+    return wrap

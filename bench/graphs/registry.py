@@ -58,30 +58,3 @@ VARIANTS: Registry[VariantFn] = Registry("edge variant")
 def get_variant(name: str) -> VariantFn:
     """The registered variant function; unknown names raise ``UnknownNameError``."""
     return VARIANTS.get(name)
-
-
-def register_batched(name: str):
-    """Register a batched variant: ``batch_fn(batch, *, cutoff, max_neighbors) -> [(edges, edge_type), ...]``.
-
-    ``batch`` is a ``bench.graphs.batch.StructureBatch``; the returned edge lists use
-    batch atom numbers and are each in canonical order. The registry gets the
-    per-structure ``VariantFn`` built from it, with the batched function as its
-    ``batch`` attribute (what ``build_chunk`` runs).
-    """
-
-    def wrap(batch_fn):
-        def per_structure(structure, pos, cell, *, cutoff, max_neighbors, structure_id):
-            from bench.graphs.batch import StructureBatch
-            from bench.graphs.edges import to_tensors
-
-            batch = StructureBatch([structure], [np.asarray(pos, dtype=np.float64).reshape(-1, 3)],
-                                   [np.asarray(cell, dtype=np.float64).reshape(3, 3)], [[]], [structure_id])
-            return to_tensors(batch_fn(batch, cutoff=cutoff, max_neighbors=max_neighbors))
-
-        per_structure.__name__ = batch_fn.__name__
-        per_structure.__doc__ = batch_fn.__doc__
-        per_structure.batch = batch_fn
-        VARIANTS.register(name, per_structure)
-        return batch_fn
-
-    return wrap

@@ -22,7 +22,10 @@ SMALL = {"scalars": 8, "vectors": 4, "tensors": 2, "num_layers": 3, "num_basis":
 
 class TestTFN(EquivariantArchitectureTests):
     architecture = "tfn"
-    hparams = SMALL
+    # cells fit avg_neighbors on their training graphs (bench.normalisation); the battery's
+    # lattice graphs at 5 Å have about 40 edges per atom, and with the registered 16 TFN's
+    # unnormalised start makes the battery's fixed SGD step overshoot
+    hparams = {**SMALL, "avg_neighbors": 40.0}
 
 
 

@@ -5,9 +5,8 @@ import numpy as np
 
 from bench.defaults import TIE_TOLERANCE
 from bench.graphs.batch import StructureBatch
-from bench.graphs.edges import batch_neighbour_edges, cap_neighbors, symmetrize
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors, register_batched, symmetrize
 from bench.graphs.neighbors import Neighbors, shift_bound, shift_codes
-from bench.graphs.registry import register_batched
 
 
 def minimum_images(nb: Neighbors) -> Neighbors:

@@ -21,10 +21,9 @@ from scipy.spatial import cKDTree
 
 from bench.defaults import PRIMITIVE_TOLERANCE
 from bench.graphs.batch import StructureBatch
-from bench.graphs.edges import batch_neighbour_edges, cap_neighbors
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors, register_batched
 from bench.graphs.errors import GraphError
 from bench.graphs.neighbors import Neighbors, cell_widths, sort_neighbors
-from bench.graphs.registry import register_batched
 
 # Å; the primitive cell is found with PRIMITIVE_TOLERANCE per coordinate, so a
 # translate may sit up to about sqrt(3) times that from where t puts it.

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from bench.graphs.batch import StructureBatch
-from bench.graphs.edges import batch_neighbour_edges, cap_neighbors
+from bench.graphs.edges import batch_neighbour_edges, cap_neighbors, register_batched
 from bench.graphs.neighbors import Neighbors
-from bench.graphs.registry import register_batched
 
 
 @register_batched("multi_edge")

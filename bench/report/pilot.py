@@ -1,0 +1,153 @@
+"""Choose a grid's training budget from the pilot's learning curves (``bench pilot``).
+
+A pilot run trains without early stopping and records, per epoch, the validation score and
+the score on a hold-out carved from the same fold's training rows (:mod:`bench.pilot`).
+Because the learning-rate schedule does not depend on the stopping rule, any rule (epoch
+cap C, patience P, with the pilot's validation window) replays exactly on a recorded curve:
+:func:`replay`. :func:`budget_table` scores candidate rules by
+
+- the fraction of runs that end by early stopping rather than at the cap (target >= 0.8);
+- the largest change of any architecture's hold-out score when the cap is doubled (C -> 2C),
+  in units of that architecture's fold standard deviation (target <= 0.2);
+- the mean number of epochs trained (the cost),
+
+and :func:`choose` picks the cheapest rule that meets both targets. Runs whose recorded curve
+ends before a rule can be judged count against it (never in its favour).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MIN_STOPPED_EARLY = 0.8  # of runs ending by early stopping, not by the cap
+MAX_DOUBLING_CHANGE = 0.2  # of the fold std: doubling the cap may change a hold-out score by at most this
+CAPS = (50, 100, 150, 200, 300, 400)
+PATIENCES = (10, 20, 30, 50)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One stopping rule replayed on one curve."""
+
+    epochs: int  # epochs trained under the rule
+    best_epoch: int  # epoch whose weights the rule keeps (0-based)
+    stopped_early: bool  # patience ended it before the cap
+    holdout: float  # hold-out score of the kept epoch
+    complete: bool  # the recorded curve was long enough to apply the rule
+
+
+def monitored_scores(val: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean of the last ``window`` validation scores, epoch by epoch (what ``fit`` watches)."""
+    csum = np.concatenate([[0.0], np.cumsum(val)])
+    k = np.arange(1, len(val) + 1)
+    lo = np.maximum(0, k - window)
+    return (csum[k] - csum[lo]) / (k - lo)
+
+
+def replay(history: list[dict], cap: int, patience: int, window: int) -> Replay:
+    """Early stopping with epoch cap ``cap`` and ``patience`` on a recorded pilot curve."""
+    val = np.array([h["val_score"] for h in history], dtype=float)
+    hold = np.array([h["holdout_score"] for h in history], dtype=float)
+    mon = monitored_scores(val, window)
+    best, best_epoch, stale = np.inf, 0, 0
+    for epoch in range(min(cap, len(val))):
+        if mon[epoch] < best:
+            best, best_epoch, stale = mon[epoch], epoch, 0
+        else:
+            stale += 1
+        if stale >= patience:
+            return Replay(epoch + 1, best_epoch, epoch + 1 < cap, float(hold[best_epoch]), True)
+    epochs = min(cap, len(val))
+    return Replay(epochs, best_epoch, False, float(hold[best_epoch]) if len(val) else np.nan, len(val) >= cap)
+
+
+def budget_table(records: list[dict], fold_std: dict[tuple[str, str], float], window: int,
+                 caps=CAPS, patiences=PATIENCES) -> pd.DataFrame:
+    """One row per (cap, patience): fraction stopped early, worst doubling change / fold std, mean epochs."""
+    rows = []
+    for cap in caps:
+        for patience in patiences:
+            changes, stopped, epochs, undecided = [], [], [], 0
+            for rec in records:
+                one, two = replay(rec["history"], cap, patience, window), replay(rec["history"], 2 * cap, patience,
+                                                                               window)
+                std = fold_std.get((rec["task"], rec["architecture"]), np.nan)
+                if not (one.complete and two.complete) or not np.isfinite(std) or std <= 0:
+                    undecided += 1
+                    continue
+                changes.append(abs(two.holdout - one.holdout) / std)
+                stopped.append(one.stopped_early)
+                epochs.append(one.epochs)
+            n = len(records)
+            rows.append({"cap": cap, "patience": patience, "window": window, "runs": n, "undecided": undecided,
+                         "stopped_early_fraction": float(np.sum(stopped) / n) if n else np.nan,
+                         "max_doubling_change_over_std": float(max(changes)) if changes and not undecided else np.nan,
+                         "mean_epochs": float(np.mean(epochs)) if epochs else np.nan})
+    table = pd.DataFrame(rows)
+    table["meets_targets"] = ((table["stopped_early_fraction"] >= MIN_STOPPED_EARLY)
+                              & (table["max_doubling_change_over_std"] <= MAX_DOUBLING_CHANGE)
+                              & (table["undecided"] == 0))
+    return table
+
+
+def choose(table: pd.DataFrame) -> pd.Series | None:
+    """The cheapest rule (fewest mean epochs, then smaller cap and patience) that meets both targets."""
+    ok = table[table["meets_targets"]]
+    if ok.empty:
+        return None
+    return ok.sort_values(["mean_epochs", "cap", "patience"], kind="stable").iloc[0]
+
+
+def fold_std_from_frame(frame: pd.DataFrame, variant: str, metric: str = "test_mae") -> dict[tuple[str, str], float]:
+    """(task, architecture) -> std over folds of ``metric`` (seeds averaged within a fold) on ``variant``."""
+    sub = frame[(frame["variant"] == variant) & frame[metric].notna()]
+    per_fold = sub.groupby(["task", "architecture", "fold"])[metric].mean()
+    return {k: float(v) for k, v in per_fold.groupby(level=[0, 1]).std(ddof=1).items()}
+
+
+def per_run_table(records: list[dict], cap: int, patience: int, window: int) -> pd.DataFrame:
+    """Every pilot run under the chosen rule: epochs, best epoch, stopped early, hold-out at cap and 2 x cap."""
+    rows = []
+    for rec in records:
+        one, two = replay(rec["history"], cap, patience, window), replay(rec["history"], 2 * cap, patience, window)
+        rows.append({"task": rec["task"], "architecture": rec["architecture"], "n_params": rec["n_params"],
+                     "device": rec["device"], "epochs_recorded": rec["epochs_run"], "epochs": one.epochs,
+                     "best_epoch": one.best_epoch, "stopped_early": one.stopped_early,
+                     "holdout_at_cap": one.holdout, "holdout_at_2cap": two.holdout})
+    return pd.DataFrame(rows)
+
+
+def curves_figure(records: list[dict], cap: int, out_dir: Path) -> list[Path]:
+    """Validation and hold-out curves per task (one panel per architecture), the chosen cap marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report.plots import save
+
+    written = []
+    for task in sorted({r["task"] for r in records}):
+        runs = sorted((r for r in records if r["task"] == task), key=lambda r: r["architecture"])
+        cols = 3
+        rows = int(np.ceil(len(runs) / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False, sharex=True,
+                                 layout="constrained")
+        for ax, rec in zip(axes.ravel(), runs):
+            epochs = np.arange(1, len(rec["history"]) + 1)
+            for key, label in (("val_score", "validation"), ("holdout_score", "pilot hold-out")):
+                ax.plot(epochs, [h[key] for h in rec["history"]], label=label, linewidth=1)
+            ax.axvline(cap, color="grey", linestyle="--", linewidth=0.8)
+            ax.set_yscale("log")
+            ax.set_title(rec["architecture"], fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(f"MAE ({rec['unit']})")
+        for ax in axes.ravel()[len(runs):]:
+            ax.set_visible(False)
+        axes.ravel()[0].legend(fontsize=7)
+        fig.suptitle(f"{task}: pilot learning curves (dashed: chosen epoch cap {cap})")
+        written += save(fig, out_dir, f"pilot_{task}")
+    return written

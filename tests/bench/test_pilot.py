@@ -1,0 +1,103 @@
+"""The budget pilot: splits that never touch test rows, exact replay of stopping rules, the choice."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.config import load_config
+from bench.graphs import build_graph
+from bench.pilot import PilotInput, export_bundle, load_bundle, load_records, pilot_splits, run_pilot
+from bench.report.pilot import budget_table, choose, fold_std_from_frame, monitored_scores, replay
+from bench.training import fit
+from tests.bench.toy import toy_task
+
+
+def _cfg(*extra):
+    return load_config(None, ["architectures=[cgcnn]", "hparams={cgcnn: {hidden: 8, num_layers: 1, fc_hidden: 8}}",
+                              "graph.cutoff=5.0", "pilot.epochs=4", "train.batch_size=4", "train.val_fraction=0.25",
+                              *extra])
+
+
+def _input(data):
+    graphs = [build_graph(s, "multi_edge", cutoff=5.0) for s in data.structures]
+    return PilotInput("toy", data.problem_type, "Å", data.sha256, graphs, np.asarray(data.targets),
+                      np.asarray(data.folds[0].train))
+
+
+def test_splits_come_from_the_training_rows_only():
+    data = toy_task(n=40)
+    train, val, holdout = pilot_splits(np.asarray(data.folds[0].train), _cfg())
+    parts = [set(train.tolist()), set(val.tolist()), set(holdout.tolist())]
+    assert set().union(*parts) == set(data.folds[0].train.tolist())
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert not set().union(*parts) & set(data.folds[0].test.tolist())
+
+
+def _history(val, hold):
+    return [{"val_score": v, "holdout_score": h} for v, h in zip(val, hold)]
+
+
+def test_monitored_score_is_the_trailing_mean():
+    assert monitored_scores(np.array([4.0, 2.0, 6.0, 0.0]), 2).tolist() == [4.0, 3.0, 4.0, 3.0]
+
+
+def test_replay_applies_cap_and_patience_by_hand():
+    val = [5, 4, 3, 3.5, 3.6, 3.7, 2, 1]
+    hold = [50, 40, 30, 35, 36, 37, 20, 10]
+    # window 1, patience 3: best at epoch 2, then 3 epochs without improvement -> stops after epoch 5 (6 epochs)
+    r = replay(_history(val, hold), cap=8, patience=3, window=1)
+    assert (r.epochs, r.best_epoch, r.stopped_early, r.holdout, r.complete) == (6, 2, True, 30, True)
+    # patience 4 lets it reach epoch 6 (2.0) and 7 (1.0): the cap of 8 ends it
+    r = replay(_history(val, hold), cap=8, patience=4, window=1)
+    assert (r.epochs, r.best_epoch, r.stopped_early, r.holdout) == (8, 7, False, 10)
+    # a curve shorter than the cap cannot be judged at that cap
+    assert not replay(_history(val, hold), cap=20, patience=50, window=1).complete
+
+
+def test_the_replayed_rule_is_what_fit_does():
+    # fit with the rule must keep the epoch that replaying the rule on a longer curve keeps
+    data = toy_task(n=24)
+    graphs = [build_graph(s, "multi_edge", cutoff=5.0) for s in data.structures]
+    hp = {"hidden": 8, "num_layers": 1, "fc_hidden": 8, "num_gaussians": 10, "cutoff": 5.0}
+    args = (graphs[:14], data.targets[:14], graphs[14:18], data.targets[14:18], "regression")
+    extra = {"holdout": (graphs[18:], data.targets[18:])}
+    long = fit("cgcnn", hp, *args, _cfg("train.epochs=12", "train.patience=13", "train.val_window=2").train,
+               seed=0, progress=False, extra_eval=extra)
+    short = fit("cgcnn", hp, *args, _cfg("train.epochs=9", "train.patience=2", "train.val_window=2").train,
+                seed=0, progress=False, extra_eval=extra)
+    r = replay(long.history, cap=9, patience=2, window=2)
+    assert r.epochs == len(short.history) and r.best_epoch == short.best_epoch
+    assert r.holdout == pytest.approx(short.history[short.best_epoch]["holdout_score"], rel=1e-6)
+
+
+def test_the_cheapest_rule_meeting_both_targets_is_chosen():
+    # run A converges at epoch 3, run B keeps improving slowly until epoch 30
+    a = _history([5, 3, 2, 1] + [1.5] * 60, [5, 3, 2, 1] + [1.5] * 60)
+    b = _history(list(np.linspace(5, 1, 31)) + [1.2] * 40, list(np.linspace(5, 1, 31)) + [1.2] * 40)
+    records = [{"task": "t", "architecture": "a", "history": a}, {"task": "t", "architecture": "b", "history": b}]
+    table = budget_table(records, {("t", "a"): 1.0, ("t", "b"): 1.0}, window=1, caps=(10, 20, 40), patiences=(5,))
+    by_cap = table.set_index("cap")
+    # cap 10: B is still improving (stopped early 1/2; doubling moves B by (4/30 * 10) / 1 > 0.2)
+    assert by_cap.loc[10, "stopped_early_fraction"] == 0.5 and not by_cap.loc[10, "meets_targets"]
+    assert by_cap.loc[40, "stopped_early_fraction"] == 1.0 and by_cap.loc[40, "meets_targets"]
+    assert choose(table)["cap"] == 40
+
+
+def test_fold_std_averages_seeds_within_a_fold_first():
+    import pandas as pd
+
+    frame = pd.DataFrame({"task": "t", "architecture": "a", "variant": "multi_edge", "fold": [0, 0, 1, 1],
+                          "seed": [0, 1, 0, 1], "test_mae": [1.0, 3.0, 4.0, 6.0]})
+    assert fold_std_from_frame(frame, "multi_edge")[("t", "a")] == pytest.approx(np.std([2.0, 5.0], ddof=1))
+
+
+def test_pilot_runs_from_a_bundle_and_writes_one_record_per_run(tmp_path):
+    cfg = _cfg()
+    bundle = export_bundle(cfg, [_input(toy_task(n=30))], tmp_path / "bundle.pt")
+    cfg2, items = load_bundle(bundle)
+    assert cfg2 == cfg and len(items[0].graphs) == 30
+    run_pilot(cfg2, items, tmp_path / "pilot", progress=False)
+    (rec,) = load_records(tmp_path / "pilot")
+    assert rec["epochs_run"] == 4 and not rec["deadline_hit"] and rec["architecture"] == "cgcnn"
+    assert {"train_loss", "val_score", "holdout_score", "lr"} <= set(rec["history"][0])
+    assert rec["n_train"] + rec["n_val"] + rec["n_holdout"] == len(items[0].train_rows)
