@@ -14,7 +14,7 @@ Size presets (overrides of the defaults, by name):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from collections.abc import Callable
 
@@ -46,7 +46,34 @@ class ArchitectureSpec:
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides of defaults
 
 
-REGISTRY: Registry[ArchitectureSpec] = Registry("architecture")
+#: ``name@preset`` names architecture ``name`` at one size preset as an architecture of its own
+#: (``cgcnn@paper``: the reproduction anchor beside the matched models of one grid).
+PRESET_SEPARATOR = "@"
+
+
+class ArchitectureRegistry(Registry[ArchitectureSpec]):
+    """The architecture registry; ``get("name@preset")`` gives ``name``'s spec with the preset's
+    values as its defaults (its own rows in every table, its own cell keys)."""
+
+    def get(self, name: str) -> ArchitectureSpec:
+        base, sep, preset = str(name).partition(PRESET_SEPARATOR)
+        spec = super().get(base)
+        if not sep:
+            return spec
+        if preset not in spec.presets:
+            raise ValueError(f"architecture {base!r} has no preset {preset!r}; known: {sorted(spec.presets)}")
+        return replace(spec, name=f"{base}{PRESET_SEPARATOR}{preset}",
+                       defaults={**spec.defaults, **spec.presets[preset]}, presets={})
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self.get(name)  # type: ignore[arg-type]
+        except (KeyError, ValueError):
+            return False
+        return True
+
+
+REGISTRY: ArchitectureRegistry = ArchitectureRegistry("architecture")
 
 
 def register(
@@ -85,8 +112,11 @@ def register(
 def resolve_hparams(name: str, preset: str | None = None, **hparams: Any) -> dict[str, Any]:
     """Defaults of ``name``, updated by the preset's values (if any), then by ``hparams``.
 
-    An unknown hyperparameter or preset is an error listing the known ones.
+    A ``name@preset`` fixes its own size, so ``preset`` does not apply to it. An unknown
+    hyperparameter or preset is an error listing the known ones.
     """
+    if PRESET_SEPARATOR in str(name):
+        preset = None
     spec = REGISTRY.get(name)
     unknown = sorted(set(hparams) - set(spec.defaults))
     if unknown:

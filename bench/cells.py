@@ -68,7 +68,8 @@ def load_task(name: str, cfg: GridConfig):
 
 def model_cells(cfg: GridConfig, task: str, variant: str) -> list[Cell]:
     return [Cell(task, fold, arch, variant, seed)
-            for arch in cfg.architectures for fold in cfg.folds for seed in cfg.seeds]
+            for arch in cfg.architectures if variant in cfg.cell_variants(arch)
+            for fold in cfg.folds for seed in cfg.cell_seeds(task, arch)]
 
 
 def dummy_cells(cfg: GridConfig, task: str) -> list[Cell]:
@@ -83,8 +84,9 @@ def grid_units(cfg: GridConfig) -> list[Unit]:
     units = []
     for task in cfg.tasks:
         units += [Unit(task, DUMMY, NO_VARIANT, fold, (0,)) for fold in cfg.folds]
-        units += [Unit(task, arch, variant, fold, tuple(cfg.seeds))
-                  for variant in cfg.variants for arch in cfg.architectures for fold in cfg.folds]
+        units += [Unit(task, arch, variant, fold, tuple(cfg.cell_seeds(task, arch)))
+                  for variant in cfg.variants for arch in cfg.architectures if variant in cfg.cell_variants(arch)
+                  for fold in cfg.folds]
     return units
 
 

@@ -118,6 +118,24 @@ def cmd_perf(args: argparse.Namespace) -> None:
              device=args.device, out_dir=args.results_dir)
 
 
+def cmd_pilot(args: argparse.Namespace) -> None:
+    import os
+
+    from bench.pilot import PILOT_DIR, export_bundle, pilot_inputs, run_pilot
+    from bench.training import resolve_device
+
+    cfg = config_from_args(args)
+    if args.export_bundle is not None:
+        bundle = export_bundle(cfg, pilot_inputs(cfg), args.export_bundle)
+        print(f"wrote {bundle} (run it with: python -m bench.pilot BUNDLE OUT_DIR)")
+        return
+    out = Path(args.results_dir or defaults.RESULTS_DIR) / cfg.experiment / PILOT_DIR
+    workers = cfg.executor.workers or os.cpu_count() or 1
+    for path in run_pilot(cfg, out, workers, resolve_device(cfg.train.device).type, args.deadline,
+                          progress=not args.no_progress):
+        print(f"wrote {path}")
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     from bench.report.grid_tables import grid_tables
 
@@ -173,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", type=Path, default=None, help="default: results/perf/")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE")
     p.set_defaults(func=cmd_perf)
+
+    p = sub.add_parser("pilot", help="the budget pilot: long runs on one fold's training rows (profile's pilot section)")
+    grid_options(p, default_profile="converged")
+    p.add_argument("--results-dir", type=Path, default=None,
+                   help="default: results/ in the current directory (records in <dir>/<experiment>/pilot/)")
+    p.add_argument("--deadline", type=float, default=None, help="wall-clock seconds per run (the epochs so far are kept)")
+    p.add_argument("--export-bundle", type=Path, default=None,
+                   help="write the pilot's inputs to this file instead (for python -m bench.pilot elsewhere)")
+    p.set_defaults(func=cmd_pilot)
 
     from bench.report.cli import add_report_commands
 

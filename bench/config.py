@@ -102,6 +102,10 @@ class GridConfig(StrictModel):
     variants: list[str] = Field(default_factory=lambda: ["distance", "multi_edge", "lattice"])
     folds: list[int] = Field(default_factory=lambda: list(defaults.FOLDS))
     seeds: list[int] = Field(default_factory=lambda: list(defaults.SEEDS))
+    seeds_for: dict[str, list[int]] = Field(default_factory=dict, description=(
+        "seeds of some cells instead of `seeds`: keys 'task' or 'task|architecture' (the more specific wins)"))
+    variants_for: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "variants of some architectures instead of `variants` (each must be one of `variants`)"))
     graph: GraphConfig = Field(default_factory=GraphConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     arch_preset: str | None = Field(None, description="size preset of every architecture (paper | matched); "
@@ -170,6 +174,17 @@ class GridConfig(StrictModel):
         self.variants = parse_names(self.variants, VARIANTS)
         for name in self.hparams:
             architectures.REGISTRY.get(name)
+        # selections may name cells outside a slice (--tasks/--architectures), never unknown names
+        for key, seeds in self.seeds_for.items():
+            task, _, arch = key.partition("|")
+            tasks.TASKS.get(task)
+            if arch:
+                architectures.REGISTRY.get(arch)
+            if any(s < 0 for s in seeds):
+                raise ValueError(f"seeds_for[{key!r}]: seeds must be >= 0, got {seeds}")
+        for arch, variants in self.variants_for.items():
+            architectures.REGISTRY.get(arch)
+            parse_names(variants, VARIANTS)
         from bench.space import check_hparams, search_space
 
         for name in self.architectures:
@@ -177,6 +192,14 @@ class GridConfig(StrictModel):
         if self.tune.enabled:
             for name in self.architectures:
                 search_space(name, self)
+
+    def cell_seeds(self, task: str, architecture: str) -> list[int]:
+        """Seeds of the cells of (task, architecture): ``seeds_for`` by 'task|architecture', then 'task', else ``seeds``."""
+        return self.seeds_for.get(f"{task}|{architecture}", self.seeds_for.get(task, self.seeds))
+
+    def cell_variants(self, architecture: str) -> list[str]:
+        """Variants of ``architecture``'s cells: ``variants_for[architecture]``, else ``variants``."""
+        return self.variants_for.get(architecture, self.variants)
 
     def model_hparams(self, architecture: str) -> dict[str, Any]:
         """Resolved hyperparameters of ``architecture`` in this grid: registered defaults, then

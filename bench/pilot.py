@@ -129,17 +129,33 @@ def load_records(pilot_dir: Path) -> list[dict]:
     return [latest[k] for k in sorted(latest)]
 
 
+_INPUTS: dict = {}  # per process: (bundle or None, task) -> PilotInput, loaded once
+
+
+def _input_for(cfg, bundle: Path | None, task: str) -> PilotInput:
+    """The pilot input of ``task``, loaded in this process (workers load their own: graphs are
+    never pickled between processes, a memory-mapped cache is simply opened again)."""
+    key = (str(bundle) if bundle else None, task)
+    if key not in _INPUTS:
+        items = load_bundle(bundle)[1] if bundle else pilot_inputs(cfg.model_copy(update={"tasks": [task]}))
+        _INPUTS.update({(key[0], item.task): item for item in items})
+    return _INPUTS[key]
+
+
 def _run_job(job) -> dict:
-    item, architecture, cfg, device, deadline_s = job
-    return run_one(item, architecture, cfg, device, deadline_s)
+    cfg, bundle, task, architecture, device, deadline_s = job
+    return run_one(_input_for(cfg, bundle, task), architecture, cfg, device, deadline_s)
 
 
-def run_pilot(cfg, items: list[PilotInput], out_dir: Path, workers: int = 1, device: str = "cpu",
-              deadline_s: float | None = None, progress: bool = True) -> list[Path]:
-    """Every task x architecture of ``cfg`` (one process each, ``workers`` at a time); writes as runs finish."""
+def run_pilot(cfg, out_dir: Path, workers: int = 1, device: str = "cpu", deadline_s: float | None = None,
+              progress: bool = True, bundle: Path | None = None) -> list[Path]:
+    """Every task x architecture of ``cfg`` (one process each, ``workers`` at a time); writes as runs finish.
+
+    Inputs come from the task data on this machine, or from ``bundle`` (:func:`export_bundle`).
+    """
     from tqdm.auto import tqdm
 
-    jobs = [(item, arch, cfg, device, deadline_s) for item in items for arch in cfg.architectures]
+    jobs = [(cfg, bundle, task, arch, device, deadline_s) for task in cfg.tasks for arch in cfg.architectures]
     written: list[Path] = []
     with tqdm(total=len(jobs), desc="pilot", unit="run", disable=not progress) as bar:
         if workers <= 1:
@@ -147,8 +163,9 @@ def run_pilot(cfg, items: list[PilotInput], out_dir: Path, workers: int = 1, dev
                 written += append_records([_run_job(job)], out_dir)
                 bar.update()
         else:
-            # CUDA cannot be used in forked children: spawn them on a GPU
-            ctx = multiprocessing.get_context("spawn" if device.startswith("cuda") else None)
+            # spawned, as the grid's pool: a forked child of a process that ran torch can hang
+            # in its thread pool, and CUDA cannot be used in forked children at all
+            ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 for rec in pool.map(_run_job, jobs):
                     written += append_records([rec], out_dir)
@@ -226,9 +243,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--architectures", default=None)
     args = parser.parse_args(argv)
     cfg, items = load_bundle(args.bundle)
+    update = {"tasks": [item.task for item in items]}
     if args.architectures:
-        cfg = cfg.model_copy(update={"architectures": args.architectures.split(",")})
-    for path in run_pilot(cfg, items, args.out_dir, args.workers, args.device, args.deadline):
+        update["architectures"] = args.architectures.split(",")
+    for path in run_pilot(cfg.model_copy(update=update), args.out_dir, args.workers, args.device, args.deadline,
+                          bundle=args.bundle):
         print(f"wrote {path}")
 
 

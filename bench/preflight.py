@@ -106,7 +106,7 @@ def check_data(cfg: GridConfig) -> dict:
             f = data.folds[fold]
             if len(f.test) == 0:
                 raise PreflightError(f"{name} fold {fold}: no test rows ({len(data)} rows in the task)")
-            for seed in cfg.seeds:
+            for seed in sorted({s for a in cfg.architectures for s in cfg.cell_seeds(name, a)}):
                 try:
                     split_train_val(f.train, cfg.train.val_fraction, seed, getattr(data, "groups", None))
                 except ValueError as err:

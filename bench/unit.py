@@ -90,7 +90,8 @@ def fold_summary(runs: list[tuple[int, dict[str, float]]], names=PARENT_METRICS)
 def update_parent(tracker: Tracker, parent: str, cfg: GridConfig, unit: Unit, sha: str) -> None:
     """Log the fold means ± std of the main metrics on the parent run (step = folds done so far),
     and finish it once every fold and seed of (task, architecture, variant) is finished."""
-    cells = [Cell(unit.task, f, unit.architecture, unit.variant, s) for f in cfg.folds for s in cfg.seeds]
+    cells = [Cell(unit.task, f, unit.architecture, unit.variant, s)
+             for f in cfg.folds for s in cfg.cell_seeds(unit.task, unit.architecture)]
     found = [(c.fold, tracker.finished_run(cell_identity(c, cfg, sha)[2])) for c in cells]
     runs = [(fold, dict(run.data.metrics)) for fold, run in found if run is not None]
     if runs:

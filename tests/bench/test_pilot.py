@@ -96,7 +96,7 @@ def test_pilot_runs_from_a_bundle_and_writes_one_record_per_run(tmp_path):
     bundle = export_bundle(cfg, [_input(toy_task(n=30))], tmp_path / "bundle.pt")
     cfg2, items = load_bundle(bundle)
     assert cfg2 == cfg and len(items[0].graphs) == 30
-    run_pilot(cfg2, items, tmp_path / "pilot", progress=False)
+    run_pilot(cfg2.model_copy(update={"tasks": ["toy"]}), tmp_path / "pilot", progress=False, bundle=bundle)
     (rec,) = load_records(tmp_path / "pilot")
     assert rec["epochs_run"] == 4 and not rec["deadline_hit"] and rec["architecture"] == "cgcnn"
     assert {"train_loss", "val_score", "holdout_score", "lr"} <= set(rec["history"][0])

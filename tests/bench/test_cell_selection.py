@@ -1,0 +1,64 @@
+"""Which cells a grid has: seeds per task (and architecture), variants per architecture, name@preset."""
+from __future__ import annotations
+
+import pytest
+
+import architectures
+from bench.cells import Cell, cell_settings, grid_cells, grid_units
+from bench.config import load_config
+
+
+def _cfg(*extra):
+    cfg = load_config(None, ["tasks=[matbench_jdft2d, matbench_phonons]", "architectures=[cgcnn, cgcnn@paper]",
+                             "variants=[distance, multi_edge]", "folds=[0, 1]", "seeds=[0, 1, 2]",
+                             "arch_preset=matched", *extra])
+    cfg.validate_names()
+    return cfg
+
+
+def test_seeds_for_a_task_and_for_a_task_and_architecture():
+    cfg = _cfg("seeds_for={matbench_phonons: [0], 'matbench_phonons|cgcnn@paper': [0, 1, 2]}")
+    assert cfg.cell_seeds("matbench_jdft2d", "cgcnn") == [0, 1, 2]
+    assert cfg.cell_seeds("matbench_phonons", "cgcnn") == [0]
+    assert cfg.cell_seeds("matbench_phonons", "cgcnn@paper") == [0, 1, 2]
+    phonons = [c for c in grid_cells(cfg, "matbench_phonons") if c.architecture == "cgcnn"]
+    assert {c.seed for c in phonons} == {0} and len(phonons) == 2 * 2  # variants x folds
+    units = [u for u in grid_units(cfg) if u.task == "matbench_phonons" and u.architecture == "cgcnn@paper"]
+    assert all(u.seeds == (0, 1, 2) for u in units)
+
+
+def test_variants_for_an_architecture():
+    cfg = _cfg("variants_for={cgcnn@paper: [multi_edge]}")
+    anchor = [c for c in grid_cells(cfg, "matbench_jdft2d") if c.architecture == "cgcnn@paper"]
+    assert {c.variant for c in anchor} == {"multi_edge"} and len(anchor) == 2 * 3  # folds x seeds
+    assert not any(u.architecture == "cgcnn@paper" and u.variant == "distance" for u in grid_units(cfg))
+
+
+@pytest.mark.parametrize("extra, named", [("seeds_for={matbench_jdft2: [0]}", "unknown task 'matbench_jdft2'"),
+                                          ("seeds_for={'matbench_jdft2d|schnt': [0]}", "unknown architecture 'schnt'"),
+                                          ("variants_for={cgcnn: [latice]}", "unknown edge variant 'latice'"),
+                                          ("seeds_for={matbench_jdft2d: [-1]}", "seeds must be >= 0")])
+def test_selections_with_unknown_names_are_refused(extra, named):
+    from bench.registry import UnknownNameError
+
+    with pytest.raises((ValueError, UnknownNameError), match=named):
+        _cfg(extra)
+
+
+def test_selections_may_name_cells_outside_a_slice():
+    cfg = _cfg("architectures=[cgcnn]", "seeds_for={'matbench_phonons|cgcnn@paper': [0, 1, 2]}",
+               "variants_for={cgcnn@paper: [multi_edge]}")
+    assert {c.architecture for c in grid_cells(cfg, "matbench_phonons")} == {"dummy", "cgcnn"}
+
+
+def test_name_at_preset_is_an_architecture_of_its_own_size():
+    cfg = _cfg()
+    matched = cell_settings(Cell("matbench_jdft2d", 0, "cgcnn", "multi_edge", 0), cfg)
+    paper = cell_settings(Cell("matbench_jdft2d", 0, "cgcnn@paper", "multi_edge", 0), cfg)
+    assert paper["hparams"] == architectures.resolve_hparams("cgcnn", "paper", cutoff=cfg.graph.cutoff)
+    assert matched["hparams"] == architectures.resolve_hparams("cgcnn", "matched", cutoff=cfg.graph.cutoff)
+    assert paper["hparams"] != matched["hparams"]
+    assert architectures.count_parameters(architectures.create("cgcnn@paper")) == \
+        architectures.count_parameters(architectures.create("cgcnn", preset="paper"))
+    with pytest.raises(ValueError, match="no preset 'huge'"):
+        architectures.REGISTRY.get("cgcnn@huge")
