@@ -148,14 +148,16 @@ def _run_job(job) -> dict:
 
 
 def run_pilot(cfg, out_dir: Path, workers: int = 1, device: str = "cpu", deadline_s: float | None = None,
-              progress: bool = True, bundle: Path | None = None) -> list[Path]:
+              progress: bool = True, bundle: Path | None = None, cpu_architectures=()) -> list[Path]:
     """Every task x architecture of ``cfg`` (one process each, ``workers`` at a time); writes as runs finish.
 
     Inputs come from the task data on this machine, or from ``bundle`` (:func:`export_bundle`).
+    ``cpu_architectures`` run on the CPU whatever ``device`` says (cheap models beside a busy GPU).
     """
     from tqdm.auto import tqdm
 
-    jobs = [(cfg, bundle, task, arch, device, deadline_s) for task in cfg.tasks for arch in cfg.architectures]
+    jobs = [(cfg, bundle, task, arch, "cpu" if arch in cpu_architectures else device, deadline_s)
+            for task in cfg.tasks for arch in cfg.architectures]
     written: list[Path] = []
     with tqdm(total=len(jobs), desc="pilot", unit="run", disable=not progress) as bar:
         if workers <= 1:
@@ -241,13 +243,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--deadline", type=float, default=None, help="seconds of wall time per run")
     parser.add_argument("--architectures", default=None)
+    parser.add_argument("--cpu-architectures", default="", help="these run on the CPU whatever --device says")
     args = parser.parse_args(argv)
     cfg, items = load_bundle(args.bundle)
     update = {"tasks": [item.task for item in items]}
     if args.architectures:
         update["architectures"] = args.architectures.split(",")
     for path in run_pilot(cfg.model_copy(update=update), args.out_dir, args.workers, args.device, args.deadline,
-                          bundle=args.bundle):
+                          bundle=args.bundle, cpu_architectures=set(filter(None, args.cpu_architectures.split(",")))):
         print(f"wrote {path}")
 
 
