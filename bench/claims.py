@@ -213,6 +213,12 @@ class ClaimStore:
         with interrupts.deferred(), self.engine.begin() as conn:
             conn.execute(CLAIMS.delete().where(CLAIMS.c.key == key, CLAIMS.c.owner == self.owner))
 
+    def drop_dead(self, key: str, owner: str) -> None:
+        """Delete ``key``'s claim if ``owner`` (seen not live) still holds it: the garbage of a
+        worker killed after its cell finished but before it released the claim."""
+        with interrupts.deferred(), self.engine.begin() as conn:
+            conn.execute(CLAIMS.delete().where(CLAIMS.c.key == key, CLAIMS.c.owner == owner))
+
     def _beat(self, key: str) -> None:
         with self.engine.begin() as conn:
             beat = conn.execute(CLAIMS.update().where(CLAIMS.c.key == key, CLAIMS.c.owner == self.owner)

@@ -83,6 +83,9 @@ def end_of_grid(cells: dict[str, Cell], groups: dict[str, list[str]], tracker: T
     if set(cells) - finished:  # a cell that finished since the first look released its claim after
         finished |= _finished_keys(tracker) & set(cells)
     live = {k: r.owner for k, r in rows.items() if r.live}
+    for key in finished & set(rows):
+        if not rows[key].live:  # its worker was killed between finishing the cell and releasing it
+            claims.drop_dead(key, rows[key].owner)
     end = GridEnd()
     for key, cell in cells.items():
         if key in finished:

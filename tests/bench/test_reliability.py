@@ -129,6 +129,18 @@ def test_end_of_grid_accounts_for_every_cell_and_closes_orphans(tracker, store):
     assert "t|cgcnn|distance|fold3|seed0: not run" in end.summary()
 
 
+def test_end_of_grid_drops_the_claim_of_a_finished_cell_whose_worker_died(tracker, store):
+    # SIGKILL after a cell's run was FINISHED but before its worker released the claim
+    cells = {"A": Cell("t", 0, "cgcnn", "distance", 0)}
+    with tracker.run("A", {"cell_key": "A", "kind": "cell"}, {}):
+        pass
+    _plant(store, "A", f"thishost:{_dead_pid()}:deadbeef:{machine_token()}")
+    _plant(store, "B", f"thishost:{_dead_pid()}:deadbeef:{machine_token()}")  # unfinished: left to the next run
+    end = end_of_grid(cells, {}, tracker, store)
+    assert end.done == [cells["A"]]
+    assert [r.key for r in store.rows()] == ["B"]
+
+
 def test_the_second_interrupt_waits_for_a_critical_section():
     with interrupts.graceful(lambda: "first"):
         os.kill(os.getpid(), signal.SIGINT)
