@@ -125,6 +125,17 @@ def cmd_pilot(args: argparse.Namespace) -> None:
     from bench.training import resolve_device
 
     cfg = config_from_args(args)
+    if args.analyse:
+        from bench.records import RecordStore
+        from bench.report.pilot import fold_std_from_frame, pilot_section
+
+        root = Path(args.results_dir or defaults.RESULTS_DIR)
+        frame = RecordStore.for_experiment(args.std_from or cfg.experiment, root).load().frame()
+        lines, files = pilot_section(cfg, root / cfg.experiment,
+                                     fold_std_from_frame(frame, cfg.pilot.variant) if not frame.empty else {},
+                                     figures=not args.no_figures)
+        print("\n".join(lines) or "no pilot records yet: run `bench pilot` first")
+        return
     if args.export_bundle is not None:
         bundle = export_bundle(cfg, pilot_inputs(cfg), args.export_bundle)
         print(f"wrote {bundle} (run it with: python -m bench.pilot BUNDLE OUT_DIR)")
@@ -197,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", type=Path, default=None,
                    help="default: results/ in the current directory (records in <dir>/<experiment>/pilot/)")
     p.add_argument("--deadline", type=float, default=None, help="wall-clock seconds per run (the epochs so far are kept)")
+    p.add_argument("--analyse", action="store_true",
+                   help="no runs: replay stopping rules on the recorded pilot and print the budget table")
+    p.add_argument("--std-from", default=None, metavar="EXPERIMENT",
+                   help="with --analyse: fold std per architecture from this experiment's records (default: the grid's)")
+    p.add_argument("--no-figures", action="store_true", help="with --analyse: tables only")
     p.add_argument("--export-bundle", type=Path, default=None,
                    help="write the pilot's inputs to this file instead (for python -m bench.pilot elsewhere)")
     p.set_defaults(func=cmd_pilot)

@@ -114,6 +114,9 @@ class GridConfig(StrictModel):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     pilot: PilotConfig = Field(default_factory=PilotConfig)
+    anchors: dict[str, str] = Field(default_factory=dict, description=(
+        "architecture of this grid -> label of the published Matbench entry it reproduces "
+        "(bench.report.references), reported in tables/reproduction.csv"))
     allow_unverified_data: bool = False
     allow_nonphysical_data: bool = Field(False, description="run data that fails the physical sanity "
                                                            "checks (tasks.validation) with a warning")

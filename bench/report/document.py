@@ -20,7 +20,9 @@ from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.completeness import check_overwrite, coverage_line, incomplete_note, missing_markdown
 from bench.report.runs import GridRecords, grid_records
-from bench.report.tables import TABLES_DIR, overall_markdown, overall_table, paired_markdown, task_tables, to_markdown
+from bench.report.pilot import fold_std_from_frame, pilot_section
+from bench.report.tables import (TABLES_DIR, overall_markdown, overall_table, paired_markdown, reproduction_table,
+                                 task_tables, to_markdown)
 
 EXPORT_DIR = "matbench"  # results/<experiment>/matbench/matbench_v0.1_<name>/
 
@@ -142,6 +144,19 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
             report.files += made
             if made:
                 doc.append(_figure(made[0], root, plots.DELTA_CAPTION))
+    if cfg.anchors and not frame.empty:
+        repro = reproduction_table(frame, cfg.anchors)
+        table_dir.mkdir(parents=True, exist_ok=True)
+        repro.to_csv(table_dir / "reproduction.csv", index=False)
+        report.files.append(table_dir / "reproduction.csv")
+        doc += ["## Reproduction anchors", "",
+                "Our cells of an architecture at its published size beside the published Matbench entry (`ref`); "
+                "`within` = |ours - published| <= the published fold std.", "",
+                repro.to_markdown(index=False, floatfmt=".4g") if not repro.empty else "No anchor cell finished yet.", ""]
+    lines, made = pilot_section(cfg, root, fold_std_from_frame(frame, cfg.pilot.variant) if not frame.empty else {},
+                                figures)
+    doc += lines
+    report.files += made
     doc.append(missing_markdown(grid))
     exports = sorted((root / EXPORT_DIR).glob("matbench_v0.1_*")) if (root / EXPORT_DIR).exists() else []
     if exports:

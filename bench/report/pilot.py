@@ -74,7 +74,8 @@ def budget_table(records: list[dict], fold_std: dict[tuple[str, str], float], wi
             for rec in records:
                 one, two = replay(rec["history"], cap, patience, window), replay(rec["history"], 2 * cap, patience,
                                                                                window)
-                std = fold_std.get((rec["task"], rec["architecture"]), np.nan)
+                std = fold_std.get((rec["task"], rec["architecture"]),  # name@preset: its base model's spread
+                                   fold_std.get((rec["task"], rec["architecture"].partition("@")[0]), np.nan))
                 if not (one.complete and two.complete) or not np.isfinite(std) or std <= 0:
                     undecided += 1
                     continue
@@ -151,3 +152,54 @@ def curves_figure(records: list[dict], cap: int, out_dir: Path) -> list[Path]:
         fig.suptitle(f"{task}: pilot learning curves (dashed: chosen epoch cap {cap})")
         written += save(fig, out_dir, f"pilot_{task}")
     return written
+
+
+def pilot_section(cfg, root: Path, fold_std: dict[tuple[str, str], float], figures: bool = True,
+                  ) -> tuple[list[str], list[Path]]:
+    """Markdown lines and files (``tables/pilot_budget.csv``, ``tables/pilot_runs.csv``, curve figures)
+    of the budget pilot under ``root/pilot/``; no lines when there is no pilot record."""
+    from bench.pilot import PILOT_DIR, load_records
+
+    records = [r for r in load_records(root / PILOT_DIR) if r["architecture"] in cfg.architectures
+               and r["task"] in cfg.tasks]
+    if not records:
+        return [], []
+    table_dir = root / "tables"
+    table_dir.mkdir(parents=True, exist_ok=True)
+    window = cfg.train.val_window
+    table = budget_table(records, fold_std, window)
+    table.to_csv(table_dir / "pilot_budget.csv", index=False)
+    files = [table_dir / "pilot_budget.csv"]
+    best = choose(table)
+    lines = ["## Budget pilot", "",
+             f"{len(records)} pilot runs ({cfg.pilot.variant}, the training rows of fold {cfg.pilot.fold}, seed "
+             f"{cfg.pilot.seed}, {cfg.pilot.epochs} epochs without early stopping, a "
+             f"{cfg.pilot.holdout_fraction:.0%} hold-out of those rows scoring the curves; no test row is read). "
+             f"Every (epoch cap, patience) rule below is replayed exactly on the recorded curves with the grid's "
+             f"validation window ({window}). Targets: at least {MIN_STOPPED_EARLY:.0%} of runs stop early, and "
+             f"doubling the cap moves no hold-out score by more than {MAX_DOUBLING_CHANGE} of that architecture's "
+             "fold std (from this grid's cells where it has them). Runs whose curve is too short to judge a rule "
+             "count against it.", "",
+             "| cap | patience | stopped early | max change / fold std when doubling | mean epochs | undecided | meets |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.cap} | {r.patience} | {r.stopped_early_fraction:.2f} | "
+                     f"{r.max_doubling_change_over_std:.3f} | {r.mean_epochs:.0f} | {r.undecided} | "
+                     f"{'yes' if r.meets_targets else 'no'} |")
+    if best is None:
+        lines += ["", "No rule meets both targets on these curves (longer pilot runs are needed).", ""]
+        cap, patience = int(table["cap"].max()), int(table["patience"].max())
+    else:
+        cap, patience = int(best["cap"]), int(best["patience"])
+        lines += ["", f"Cheapest rule meeting both targets: epoch cap **{cap}**, patience **{patience}** "
+                  f"(grid's train.epochs = {cfg.train.epochs}, train.patience = {cfg.train.patience}).", ""]
+    runs = per_run_table(records, cap, patience, window)
+    runs.to_csv(table_dir / "pilot_runs.csv", index=False)
+    files.append(table_dir / "pilot_runs.csv")
+    if figures:
+        made = curves_figure(records, cap, root / "figures")
+        files += made
+        lines += [f"![pilot curves, {p.stem}]({p.relative_to(root).as_posix()})" for p in made if p.suffix == ".png"]
+        lines.append("")
+    return lines, files
+

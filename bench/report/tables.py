@@ -56,6 +56,10 @@ def leaderboard(frame: pd.DataFrame, task: str, problem_type: str = REGRESSION,
         for extra in _EXTRAS:
             if extra in group:
                 row[_extra_name(extra)] = _mean_std(group[extra])[0]
+        if "epochs_run" in group:  # the budget's verdict: how long cells trained, and what ended them
+            row["epochs_run_mean"] = _mean_std(group["epochs_run"])[0]
+        if "stopped_early" in group and group["stopped_early"].notna().any():
+            row["stopped_early_fraction"] = float(group["stopped_early"].astype(float).mean())
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -306,3 +310,34 @@ def overall_markdown(table: pd.DataFrame, problem_types: dict[str, str]) -> str:
     lines += ["", "MAE/MAD = MAE divided by the mean absolute deviation of the test targets "
               "(1 = predicting the mean), so tasks with different units are comparable."]
     return "\n".join(lines) + "\n"
+
+
+#: Columns of ``tables/reproduction.csv``.
+REPRODUCTION_COLUMNS = ["task", "architecture", "preset", "variant", "mae_mean", "mae_std", "n_runs",
+                        "published_label", "published_mae", "published_std", "within"]
+
+
+def reproduction_table(frame: pd.DataFrame, anchors: dict[str, str]) -> pd.DataFrame:
+    """Our anchor cells beside the published entry they reproduce.
+
+    ``anchors`` maps an architecture name of the grid (e.g. ``cgcnn@paper``) to the label of
+    its published Matbench entry (``bench.report.references.PUBLISHED``, e.g. ``CGCNN``). One
+    row per (task, anchor, variant): our MAE mean and std over folds x seeds, the published
+    mean and fold std, and ``within`` = |ours - published| <= the published fold std.
+    """
+    from bench.report.references import PUBLISHED
+
+    rows = []
+    for (task, arch, variant), group in frame[frame["architecture"].isin(list(anchors))].groupby(
+            ["task", "architecture", "variant"], sort=True):
+        ref = next((r for r in PUBLISHED.get(task, []) if r.label == anchors[arch]), None)
+        if ref is None or "test_mae" not in group:
+            continue
+        mean, std = _mean_std(group["test_mae"])
+        rows.append({"task": task, "architecture": arch.partition("@")[0],
+                     "preset": arch.partition("@")[2] or "registered defaults", "variant": variant,
+                     "mae_mean": mean, "mae_std": std, "n_runs": len(group), "published_label": ref.algorithm,
+                     "published_mae": ref.mean, "published_std": ref.std,
+                     "within": bool(abs(mean - ref.mean) <= ref.std)})
+    return pd.DataFrame(rows, columns=REPRODUCTION_COLUMNS)
+

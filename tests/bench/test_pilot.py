@@ -101,3 +101,19 @@ def test_pilot_runs_from_a_bundle_and_writes_one_record_per_run(tmp_path):
     assert rec["epochs_run"] == 4 and not rec["deadline_hit"] and rec["architecture"] == "cgcnn"
     assert {"train_loss", "val_score", "holdout_score", "lr"} <= set(rec["history"][0])
     assert rec["n_train"] + rec["n_val"] + rec["n_holdout"] == len(items[0].train_rows)
+
+
+def test_pilot_section_writes_the_budget_table_and_the_choice(tmp_path):
+    from bench.pilot import append_records
+    from bench.report.pilot import pilot_section
+
+    converge = [{"val_score": v, "holdout_score": v, "train_loss": 0.0, "lr": 1e-3}
+                for v in [5, 3, 2, 1] + [1.5] * 600]
+    cfg = _cfg("tasks=[matbench_jdft2d]")
+    append_records([{"task": "matbench_jdft2d", "architecture": "cgcnn", "variant": "multi_edge", "n_params": 1,
+                     "device": "cpu", "epochs_run": len(converge), "unit": "meV/atom", "history": converge}],
+                   tmp_path / "pilot")
+    lines, files = pilot_section(cfg, tmp_path, {("matbench_jdft2d", "cgcnn"): 10.0}, figures=False)
+    text = "\n".join(lines)
+    assert "## Budget pilot" in text and "epoch cap **50**, patience **10**" in text  # the cheapest rule
+    assert sorted(p.name for p in files) == ["pilot_budget.csv", "pilot_runs.csv"]

@@ -85,3 +85,21 @@ def test_task_tables_write_the_paired_table_in_three_formats(tmp_path):
     for col in ("mean_diff", "ci_low", "ci_high", "p_raw", "p_corrected", "p_adjusted", "mde", "test_train_ratio"):
         assert csv[col].notna().all(), col
     assert r"\toprule" in (tmp_path / "matbench_phonons_paired.tex").read_text()
+
+
+def test_reproduction_table_sets_ours_beside_the_published_entry():
+    import pandas as pd
+
+    from bench.report.references import PUBLISHED
+    from bench.report.tables import REPRODUCTION_COLUMNS, reproduction_table
+
+    cgcnn = next(r for r in PUBLISHED["matbench_jdft2d"] if r.label == "CGCNN")
+    frame = pd.DataFrame({"task": "matbench_jdft2d", "architecture": ["cgcnn@paper"] * 2 + ["cgcnn"],
+                          "variant": "multi_edge", "fold": [0, 1, 0], "seed": 0,
+                          "test_mae": [cgcnn.mean - 1.0, cgcnn.mean + 3.0, 10.0]})
+    table = reproduction_table(frame, {"cgcnn@paper": "CGCNN"})
+    assert list(table.columns) == REPRODUCTION_COLUMNS and len(table) == 1
+    row = table.iloc[0]
+    assert (row.architecture, row.preset, row.n_runs) == ("cgcnn", "paper", 2)
+    assert row.mae_mean == pytest.approx(cgcnn.mean + 1.0) and row.published_std == cgcnn.std
+    assert bool(row.within) is (1.0 <= cgcnn.std)
