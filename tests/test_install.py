@@ -55,7 +55,7 @@ def test_pip_install_outside_the_checkout_runs_the_quick_profile(tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "BENCH_CACHE", "VIRTUAL_ENV")}
+           if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI", "OPTUNA_STORAGE", "BENCH_CACHE", "BENCH_RESULTS", "VIRTUAL_ENV")}
     where = _run([str(py), "-c", "import bench, tasks; print(bench.__file__); print(tasks.__file__)"],
                  cwd=work, env=env).stdout.split()
     assert all(Path(p).is_relative_to(site) for p in where), where  # the installed copy, not the checkout
