@@ -213,7 +213,19 @@ class GridConfig(StrictModel):
         overrides = dict(self.hparams.get(architecture, {}))
         if "cutoff" in architectures.REGISTRY.get(architecture).defaults:
             overrides.setdefault("cutoff", self.graph.cutoff)
-        return architectures.resolve_hparams(architecture, self.arch_preset, **overrides)
+        return architectures.resolve_hparams(architecture, self.preset_for(architecture), **overrides)
+
+    def preset_for(self, architecture: str) -> str | None:
+        """The size preset ``architecture`` runs at in this grid: ``arch_preset``, except that a
+        ``name@preset`` fixes its own and an architecture registering no presets (a plugin)
+        runs at its defaults (as does the dummy baseline). A built-in lacking the preset is an
+        error naming the known ones."""
+        import architectures
+
+        if (self.arch_preset is None or architectures.registry.PRESET_SEPARATOR in architecture
+                or architecture not in architectures.REGISTRY):  # the dummy baseline has no size
+            return None
+        return self.arch_preset if architectures.REGISTRY.get(architecture).presets else None
 
 
 class GridError(RuntimeError):

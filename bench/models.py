@@ -123,7 +123,7 @@ def cell_model_spec(cell, cfg, hparams: dict, result, data, run_tags: dict[str, 
     # a TaskData made in code (tests, notebooks) need not be registered: then target and unit are unknown
     task = tasks.TASKS.get(data.name) if data.name in tasks.TASKS else None
     return {
-        "architecture": cell.architecture, "hparams": dict(hparams), "preset": cfg.arch_preset, "out_dim": 1,
+        "architecture": cell.architecture, "hparams": dict(hparams), "preset": cfg.preset_for(cell.architecture), "out_dim": 1,
         "problem_type": data.problem_type,
         "target_scaler": {"mean": result.scaler.mean, "std": result.scaler.std},
         "graph": {"variant": cell.variant, "cutoff": cfg.graph.cutoff, "max_neighbors": cfg.graph.max_neighbors,
@@ -154,7 +154,7 @@ def log_cell_model(log, cell, cfg, hparams: dict, result, data) -> str:
         from mlflow.entities import LoggedModelOutput
 
         params = {"architecture": cell.architecture, "variant": cell.variant, "cutoff": str(cfg.graph.cutoff),
-                  "max_neighbors": str(cfg.graph.max_neighbors), "preset": str(cfg.arch_preset),
+                  "max_neighbors": str(cfg.graph.max_neighbors), "preset": str(cfg.preset_for(cell.architecture)),
                   **{f"hp.{k}": json.dumps(v, default=_jsonable) for k, v in sorted(hparams.items())}}
         tags = {f"bench.{k}": str(v) for k, v in (("task", cell.task), ("architecture", cell.architecture),
                                                    ("variant", cell.variant), ("fold", cell.fold),

@@ -95,7 +95,7 @@ def run_one(item: PilotInput, architecture: str, cfg, device: str = "cpu", deadl
         n_params = architectures.count_parameters(architectures.create(architecture, out_dim=1, **hparams))
     return {
         "task": item.task, "architecture": architecture, "variant": cfg.pilot.variant, "fold": cfg.pilot.fold,
-        "seed": cfg.pilot.seed, "preset": cfg.arch_preset, "dataset_sha256": item.sha256, "unit": item.unit,
+        "seed": cfg.pilot.seed, "preset": cfg.preset_for(architecture), "dataset_sha256": item.sha256, "unit": item.unit,
         "n_train": len(train), "n_val": len(val), "n_holdout": len(holdout), "n_params": int(n_params),
         "train": tcfg.model_dump(exclude={"device", "num_threads"}), "pilot_epochs": cfg.pilot.epochs,
         "device": device_name(configure_torch(cfg.executor.threads, device)),

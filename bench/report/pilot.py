@@ -103,7 +103,12 @@ def choose(table: pd.DataFrame) -> pd.Series | None:
 
 
 def fold_std_from_frame(frame: pd.DataFrame, variant: str, metric: str = "test_mae") -> dict[tuple[str, str], float]:
-    """(task, architecture) -> std over folds of ``metric`` (seeds averaged within a fold) on ``variant``."""
+    """(task, architecture) -> std over folds of ``metric`` (seeds averaged within a fold) on ``variant``.
+
+    Tasks without ``metric`` (classification tasks have no MAE) contribute nothing.
+    """
+    if metric not in frame.columns:
+        return {}
     sub = frame[(frame["variant"] == variant) & frame[metric].notna()]
     per_fold = sub.groupby(["task", "architecture", "fold"])[metric].mean()
     return {k: float(v) for k, v in per_fold.groupby(level=[0, 1]).std(ddof=1).items()}

@@ -67,3 +67,29 @@ def test_task_groups_expand_to_their_tasks():
     cfg.validate_names()
     assert cfg.tasks == [*tasks.TASK_GROUPS["probes"], "matbench_jdft2d"]  # each once, in order
     assert "probe_chirality" in cfg.tasks and len(tasks.TASK_GROUPS["matbench"]) == 9
+
+
+def test_grid_preset_applies_to_architectures_that_register_it():
+    import torch
+
+    import architectures
+    from architectures.registry import REGISTRY
+
+    cfg = load_config("quick", ["arch_preset=paper"])
+    assert cfg.preset_for("cgcnn") == "paper"
+    assert cfg.model_hparams("cgcnn")["hidden"] == architectures.resolve_hparams("cgcnn", "paper")["hidden"]
+    assert cfg.preset_for("cgcnn@matched") is None  # a name@preset fixes its own size
+    assert cfg.preset_for("dummy") is None  # the baseline has no size
+
+    class NoPresets(torch.nn.Module):
+        def __init__(self, out_dim: int, width: int = 3):
+            super().__init__()
+
+    architectures.register("test_no_presets", defaults={"width": 3})(NoPresets)
+    try:
+        assert cfg.preset_for("test_no_presets") is None
+        assert cfg.model_hparams("test_no_presets") == {"width": 3}
+        with pytest.raises(ValueError, match="no preset 'huge'.*matched.*paper"):
+            load_config("quick", ["arch_preset=huge"]).model_hparams("cgcnn")
+    finally:
+        REGISTRY._items.pop("test_no_presets", None)
