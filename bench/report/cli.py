@@ -1,6 +1,6 @@
 """``bench report`` and ``bench export-matbench``: added to the main CLI by :func:`add_report_commands`.
 
-    bench report --profile quick [--tasks ...] [--test wilcoxon] [--no-figures] [--allow-partial]
+    bench report --profile quick [--tasks ...] [--test wilcoxon] [--no-figures] [--allow-partial] [--prune]
     bench export-matbench --profile quick --architecture cgcnn --variant lattice [--seed 0] [--name NAME]
     bench export-matbench --profile quick --select-by-validation
 """
@@ -47,6 +47,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     if report.missing:
         print(f"INCOMPLETE: {len(report.missing)} cells of the grid have no run record (listed in the report)")
     print(f"wrote {report.path} ({len(report.files)} files)")
+    for path in report.stale:
+        if args.prune:
+            path.unlink()
+    if report.stale:
+        verb = "removed" if args.prune else "not written by this report (an earlier grid's; --prune removes them)"
+        print(f"{len(report.stale)} stale file(s) {verb}:\n" + "\n".join(f"  {p}" for p in report.stale))
 
 
 def _only(values: list[str], what: str, given: str | None) -> str:
@@ -108,6 +114,8 @@ def add_report_commands(subparsers) -> None:
     p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
     p.add_argument("--allow-partial", action="store_true",
                    help="write a report of a grid with missing cells over a complete report (it lists them)")
+    p.add_argument("--prune", action="store_true",
+                   help="remove files in tables/ and figures/ that this report did not write (an earlier grid's)")
     p.set_defaults(func=cmd_report)
 
     p = subparsers.add_parser("export-matbench", help="write a Matbench v0.1 submission of one architecture/variant")

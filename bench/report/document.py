@@ -37,6 +37,7 @@ class Report:
     comparisons: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     missing: list = field(default_factory=list)  # cells of the grid without a record
+    stale: list[Path] = field(default_factory=list)  # files in tables/ (and figures/) this report did not write
 
 
 def _distinct(frame: pd.DataFrame, col: str) -> str:
@@ -134,6 +135,7 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
     if not frame.empty:
         overall = overall_table(frame, ptypes)
         overall.to_csv(table_dir / "overall.csv", index=False)
+        report.files.append(table_dir / "overall.csv")
         doc += ["## Overall", "", overall_markdown(overall, ptypes)]
         if figures:
             made = plots.heatmap(frame, ptypes, fig_dir)
@@ -167,4 +169,12 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
     root.mkdir(parents=True, exist_ok=True)
     report.path.write_text("\n".join(doc).rstrip() + "\n")
     report.files.append(report.path)
+    report.stale = stale_files(report.files, [table_dir] + ([fig_dir] if figures else []))
     return report
+
+
+def stale_files(written: list[Path], folders: list[Path]) -> list[Path]:
+    """Files in ``folders`` that this report did not write: left by an earlier report of a
+    bigger grid (another task, a removed architecture), so nothing regenerates them."""
+    keep = {p.resolve() for p in written}
+    return sorted(p for d in folders if d.is_dir() for p in d.iterdir() if p.is_file() and p.resolve() not in keep)

@@ -132,3 +132,29 @@ def test_rendering_the_same_runs_again_gives_the_same_bytes(grid, tmp_path):
     for f in files:
         assert (root / f).read_bytes() == (again / f).read_bytes(), f
     assert "sqlite" not in (again / "REPORT.md").read_text() and str(tmp_path) not in (again / "REPORT.md").read_text()
+
+
+def test_files_of_an_earlier_bigger_report_are_named_and_pruned_on_request(grid, tmp_path, capsys):
+    """A report over fewer tasks than the last one leaves that one's files behind: it names them,
+    and ``--prune`` removes exactly those (never the files it wrote, nor the run records)."""
+    _, _, root, _ = grid
+    shutil.copytree(root / "runs", tmp_path / "rep" / "runs")
+    fresh = f"sqlite:///{tmp_path / 'empty' / 'mlflow.db'}"
+    args = ["report", *GRID, "--tracking-uri", fresh, "--results-dir", str(tmp_path), "--no-figures"]
+    assert main(args) == 0
+    old_table = tmp_path / "rep" / "tables" / "matbench_phonons_leaderboard.csv"
+    old_figure = tmp_path / "rep" / "figures" / "parity_matbench_phonons.png"
+    for path in (old_table, old_figure):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("from an earlier grid")
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "1 stale file(s) not written by this report" in out and str(old_table) in out
+    assert str(old_figure) not in out  # --no-figures: figures are not this report's to judge
+    assert old_table.exists()
+    assert main([*args, "--prune"]) == 0
+    assert "1 stale file(s) removed" in capsys.readouterr().out
+    assert not old_table.exists() and old_figure.exists()
+    assert (tmp_path / "rep" / "tables" / "matbench_jdft2d_leaderboard.csv").exists()
+    assert any((tmp_path / "rep" / "runs").rglob("*.jsonl"))
