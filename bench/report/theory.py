@@ -178,6 +178,10 @@ def _ewald(m: ModelFacts, v: VariantFacts, hp: dict) -> Expectation:
 def _chirality(m: ModelFacts, v: VariantFacts, hp: dict) -> Expectation:
     if m.parity_odd:
         return Expectation(CAN, "a pseudoscalar (0o) readout: the helix's edge directions are chiral")
+    if not m.cell_invariant and m.directions:
+        return Expectation(CAN, "not O(3)-invariant for a fixed cell: the mirror image in the same cell "
+                                "(z -> -z) permutes its k-grid channels (k_z -> -k_z), which learned weights "
+                                "tell apart")
     return Expectation(CANNOT, "invariant under all of O(3): a crystal and its mirror image give one output "
                                "(the loop set is mirror-closed)")
 

@@ -282,3 +282,21 @@ def test_matched_model_runs_on_every_variant():
         out = model(batch)
         out.sum().backward()
         assert out.shape == (2, 1) and np.isfinite(out.detach().numpy()).all()
+
+
+def test_a_mirror_image_in_the_same_cell_changes_the_output():
+    # An O(3)-invariant model gives a crystal and its mirror image one output. GeoCGNN's
+    # plane-wave channels are indexed by the cell's k-grid: mirroring z -> -z inside the same
+    # (orthogonal) cell maps channel k to the channel of (k_x, k_y, -k_z), so the learned
+    # weights see a permuted input (bench/report/theory.py, probe_chirality).
+    torch.manual_seed(0)
+    model = architectures.create("geocgnn", cutoff=GRAPH["cutoff"], **HPARAMS).double().eval()
+    randomise_batch_norms(model)
+    lattice = Lattice.orthorhombic(4.0, 4.5, 5.0)
+    frac = np.array([[0.0, 0.0, 0.0], [0.31, 0.12, 0.27], [0.13, 0.41, 0.58]])
+    right = Structure(lattice, ["Si", "C", "O"], frac)
+    mirror = Structure(lattice, ["Si", "C", "O"], frac * np.array([1.0, 1.0, -1.0]))
+    assert (architectures_output(model, right) - architectures_output(model, mirror)).abs().max() > 1e-6
+    for conv in model.convs:  # without the plane waves the model is O(3)-invariant again
+        conv.wave.weight.data.zero_()
+    assert torch.allclose(architectures_output(model, right), architectures_output(model, mirror), atol=1e-10)

@@ -24,9 +24,11 @@ def test_every_cell_has_a_level_and_a_reason(probe):
             assert e.level in {"can", "partly", "cannot"} and len(e.reason) > 20
 
 
-def test_only_the_parity_odd_model_can_tell_mirror_images():
+def test_only_the_parity_odd_model_and_the_cell_basis_model_can_tell_mirror_images():
+    # GeoCGNN's k-grid channels follow the cell basis: a mirror in the same cell permutes them
+    # (pinned on the model in tests/architectures/test_geocgnn.py)
     can = {a for a in MODEL_FACTS if expected_can("probe_chirality", a, "lattice").can}
-    assert can == {"chiral_probe"}
+    assert can == {"chiral_probe", "geocgnn"}
 
 
 def test_only_long_range_models_can_answer_probe_ewald():
