@@ -53,6 +53,9 @@ minimum-image vector of each pair only, and where several images tie for the min
 (hcp) the graph keeps one chosen by atom order; the tied images are related by a
 crystal symmetry that the basis-bound k-grid lacks, so the output depends on which one
 was kept (the model is permutation invariant for a given graph; the tests pin both).
+For the same reason it is not mirror invariant in a fixed cell: reflecting the atoms
+(z -> -z) inside one cell permutes the k-grid channels, which the learned weights tell
+apart (so it scores above chance on ``probe_chirality``; tested).
 
 Presets. ``paper``: the argparse defaults of the reference's ``process_geo_CGNN.py``
 (``--n_hidden_feat 128 --n_GCN_feat 128 --N_block 6 --n_MLP_LR 3 --n_grid_K 4
