@@ -126,8 +126,9 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
     tags = _base_tags(cell, data, cfg, config_hash, key)
     tags["kind"] = "cell"
     tags["threads"] = threads
-    if cfg.preset_for(cell.architecture) is not None:
-        tags["preset"] = cfg.preset_for(cell.architecture)
+    preset = cfg.preset_for(cell.architecture)
+    if preset is not None:
+        tags["preset"] = preset
     tags.update({"worker_host": socket.gethostname(), "worker_pid": os.getpid()})
     tuning = None
     if tuned is not None:
@@ -191,7 +192,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
             threads=threads, git_commit=git_commit(), versions=package_versions(), wall_time_s=metrics["wall_time_s"],
             history=result.history if result else None, stopped_early=bool(result and result.stopped_early),
             best_epoch=result.best_epoch if result else None, n_params=result.n_params if result else None,
-            preset=cfg.preset_for(cell.architecture), effective=effective, tuning=tuning, mlflow_run_id=log.run_id)
+            preset=preset, effective=effective, tuning=tuning, mlflow_run_id=log.run_id)
         records.append(record)
         run_id = log.run_id
     return CellOutcome(cell, metrics, run_id, record=record)

@@ -127,8 +127,9 @@ def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
         "device": device_type(cfg),
         "code": code_versions(cell.architecture),
     }
-    if cfg.preset_for(cell.architecture) is not None:
-        settings["preset"] = cfg.preset_for(cell.architecture)
+    preset = cfg.preset_for(cell.architecture)
+    if preset is not None:
+        settings["preset"] = preset
     if cfg.tune.enabled:
         # a tuned cell is keyed by its starting point and budget (search space included):
         # known before its study runs, so resume and `bench status` work at any time

@@ -47,8 +47,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     if report.missing:
         print(f"INCOMPLETE: {len(report.missing)} cells of the grid have no run record (listed in the report)")
     print(f"wrote {report.path} ({len(report.files)} files)")
-    for path in report.stale:
-        if args.prune:
+    if args.prune:
+        for path in report.stale:
             path.unlink()
     if report.stale:
         verb = "removed" if args.prune else "not written by this report (an earlier grid's; --prune removes them)"
