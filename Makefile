@@ -10,7 +10,7 @@ PROFILE ?= quick
 ARGS ?=
 GRAPH_ARGS ?=
 
-.PHONY: install test test-slow test-all lint ablation probes perf report table list clean-cache
+.PHONY: install test test-slow test-all lint ablation probes controls perf report table list clean-cache
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ ablation: install
 probes: install
 	$(PY) -m bench ablation --profile probes $(ARGS)
 	$(PY) -m bench report --profile probes $(ARGS)
+
+controls: install
+	$(PY) -m bench ablation --profile controls $(ARGS)
+	$(PY) -m bench report --profile controls $(ARGS)
 
 perf: install
 	$(PY) -m bench perf $(ARGS)

@@ -77,7 +77,7 @@ def dummy_cells(cfg: GridConfig, task: str) -> list[Cell]:
 
 
 def grid_cells(cfg: GridConfig, task: str) -> list[Cell]:
-    return dummy_cells(cfg, task) + [c for v in cfg.variants for c in model_cells(cfg, task, v)]
+    return dummy_cells(cfg, task) + [c for v in cfg.all_variants for c in model_cells(cfg, task, v)]
 
 
 def grid_units(cfg: GridConfig) -> list[Unit]:
@@ -85,7 +85,7 @@ def grid_units(cfg: GridConfig) -> list[Unit]:
     for task in cfg.tasks:
         units += [Unit(task, DUMMY, NO_VARIANT, fold, (0,)) for fold in cfg.folds]
         units += [Unit(task, arch, variant, fold, tuple(cfg.cell_seeds(task, arch)))
-                  for variant in cfg.variants for arch in cfg.architectures if variant in cfg.cell_variants(arch)
+                  for variant in cfg.all_variants for arch in cfg.architectures if variant in cfg.cell_variants(arch)
                   for fold in cfg.folds]
     return units
 

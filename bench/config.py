@@ -105,7 +105,8 @@ class GridConfig(StrictModel):
     seeds_for: dict[str, list[int]] = Field(default_factory=dict, description=(
         "seeds of some cells instead of `seeds`: keys 'task' or 'task|architecture' (the more specific wins)"))
     variants_for: dict[str, list[str]] = Field(default_factory=dict, description=(
-        "variants of some architectures instead of `variants` (each must be one of `variants`)"))
+        "variants of some architectures instead of `variants` (may name variants outside `variants`: "
+        "then only those architectures get cells of them)"))
     graph: GraphConfig = Field(default_factory=GraphConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     arch_preset: str | None = Field(None, description="size preset of every architecture (paper | matched); "
@@ -117,6 +118,9 @@ class GridConfig(StrictModel):
     anchors: dict[str, str] = Field(default_factory=dict, description=(
         "architecture of this grid -> label of the published Matbench entry it reproduces "
         "(bench.report.references), reported in tables/reproduction.csv"))
+    compare_with: str | None = Field(None, description=(
+        "profile whose committed cells are this grid's baselines in the report (same task, budget and "
+        "graph settings, checked); e.g. the controls grid reads the quick grid's seed encodings"))
     allow_unverified_data: bool = False
     allow_nonphysical_data: bool = Field(False, description="run data that fails the physical sanity "
                                                            "checks (tasks.validation) with a warning")
@@ -199,6 +203,12 @@ class GridConfig(StrictModel):
     def cell_seeds(self, task: str, architecture: str) -> list[int]:
         """Seeds of the cells of (task, architecture): ``seeds_for`` by 'task|architecture', then 'task', else ``seeds``."""
         return self.seeds_for.get(f"{task}|{architecture}", self.seeds_for.get(task, self.seeds))
+
+    @property
+    def all_variants(self) -> list[str]:
+        """Every variant with cells in this grid: ``variants``, then those only ``variants_for`` names."""
+        extra = [v for vs in self.variants_for.values() for v in vs if v not in self.variants]
+        return list(self.variants) + list(dict.fromkeys(extra))
 
     def cell_variants(self, architecture: str) -> list[str]:
         """Variants of ``architecture``'s cells: ``variants_for[architecture]``, else ``variants``."""

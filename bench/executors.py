@@ -31,7 +31,7 @@ def plugin_modules(cfg: GridConfig) -> list[str]:
     from bench.graphs import VARIANTS
 
     mods = {architectures.REGISTRY.get(a).cls.__module__ for a in cfg.architectures}
-    mods |= {getattr(VARIANTS.get(v), "__module__", "") for v in cfg.variants}
+    mods |= {getattr(VARIANTS.get(v), "__module__", "") for v in cfg.all_variants}
     return sorted(m for m in mods if m and not m.startswith(("architectures", "bench")))
 
 

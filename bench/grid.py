@@ -64,7 +64,7 @@ def _unfinished_graph_sets(cfg: GridConfig, tracker: Tracker) -> list[tuple[str,
     out = []
     for task in cfg.tasks:
         sha = load_task(task, cfg).sha256
-        out += [(task, v) for v in cfg.variants
+        out += [(task, v) for v in cfg.all_variants
                 if any(cell_identity(c, cfg, sha)[2] not in done for c in model_cells(cfg, task, v))]
     return out
 

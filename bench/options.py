@@ -9,12 +9,17 @@ import argparse
 import json
 from pathlib import Path
 
+from bench import defaults
 from bench.config import GridConfig, load_config
+
+
+def _shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in defaults.PROFILES_DIR.glob("*.yaml"))
 
 
 def grid_options(parser: argparse.ArgumentParser, default_profile: str | None) -> None:
     parser.add_argument("--profile", default=default_profile,
-                        help="a profile shipped with the package (quick, standard, full, probes) or a YAML path")
+                        help=f"a profile shipped with the package ({', '.join(_shipped_profiles())}) or a YAML path")
     parser.add_argument("--task-file", action="append", default=[], metavar="YAML",
                         help="register a user task (tasks/user.py); runs it unless --tasks says otherwise (repeatable)")
     parser.add_argument("--tasks", help="comma-separated task names (overrides the profile)")
@@ -68,5 +73,7 @@ def config_from_args(args: argparse.Namespace) -> GridConfig:
         if value is not None:
             overrides.append(f"{field}={value}")
     cfg = load_config(args.profile, overrides)
+    if getattr(args, "variants", None):  # a slice by variant runs those variants only, per-architecture lists too
+        cfg.variants_for = {a: [v for v in vs if v in cfg.variants] for a, vs in cfg.variants_for.items()}
     cfg.validate_names()
     return cfg

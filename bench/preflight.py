@@ -144,7 +144,7 @@ def check_models(cfg: GridConfig) -> None:
     from bench.training import ModelOutputError, check_output, configure_torch
 
     configure_torch(cfg.threads, "cpu")
-    batches = {v: _tiny_batch(v, cfg) for v in cfg.variants}
+    batches = {v: _tiny_batch(v, cfg) for v in cfg.all_variants}
     for arch in cfg.architectures:
         hparams = cfg.model_hparams(arch)
         try:

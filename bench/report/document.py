@@ -19,7 +19,8 @@ from bench.report import plots
 from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.completeness import check_overwrite, coverage_line, incomplete_note, missing_markdown
-from bench.report.runs import GridRecords, grid_records
+from bench.report.ingredients import has_controls, ingredient_markdown, ingredient_table
+from bench.report.runs import GridRecords, grid_records, with_baselines
 from bench.report.pilot import fold_std_from_frame, pilot_section
 from bench.report.tables import (TABLES_DIR, overall_markdown, overall_table, paired_markdown, reproduction_table,
                                  task_tables, to_markdown)
@@ -47,13 +48,16 @@ def _distinct(frame: pd.DataFrame, col: str) -> str:
     return ", ".join(f"`{v}`" for v in values) or "–"
 
 
-def provenance_lines(grid: GridRecords, cfg, command: str, rerun: str) -> list[str]:
+def provenance_lines(grid: GridRecords, cfg, command: str, rerun: str, n_baseline: int = 0) -> list[str]:
     frame = grid.frame
+    baselines = [f"- baselines: {n_baseline} recorded cell(s) of the `{cfg.compare_with}` grid "
+                 f"(`../{cfg.compare_with}/{RUNS_DIR}/`; same budget and graph settings, checked) enter the tables "
+                 "beside this grid's cells"] if cfg.compare_with else []
     lines = ["## How this report was made", "",
              f"- report command: `{command}`", f"- runs produced by: `{rerun}` (finished cells are reused)",
              f"- run records: `{RUNS_DIR}/` beside this file (one JSON line per cell, the source of every number "
              f"here; the MLflow experiment `{cfg.experiment}` is the live copy)",
-             coverage_line(grid),
+             coverage_line(grid), *baselines,
              f"- git commit(s): {_distinct(frame, 'git_commit')}", f"- config hash(es): {_distinct(frame, 'config_hash')}",
              f"- device(s): {_distinct(frame, 'device')}", f"- code fingerprint(s) (architecture: fingerprint, "
              f"graph code, training code): {_code(grid)}", "", "| package | version(s) |", "|---|---|"]
@@ -91,6 +95,7 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
     root = results_root(results_dir) / cfg.experiment
     grid = grid_records(cfg, results_dir)
     check_overwrite(root, grid, allow_partial)
+    grid, n_baseline = with_baselines(grid, cfg, results_dir)
     fig_dir, table_dir = root / "figures", root / TABLES_DIR
     frame, source = grid.frame, grid.records
     report = Report(root / "REPORT.md", frame, missing=list(grid.missing))
@@ -99,7 +104,7 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
     doc = [f"# Report of grid `{cfg.experiment}`", "",
            "Every number below is read from the run records of this grid; published Matbench results appear "
            "only in rows marked `ref`.", ""]
-    doc += provenance_lines(grid, cfg, command, rerun)
+    doc += provenance_lines(grid, cfg, command, rerun, n_baseline)
     if frame.empty:
         doc.append("No finished cells yet: run the grid first.\n")
     for task in cfg.tasks if not frame.empty else []:
@@ -113,6 +118,14 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
         report.files += written
         doc += [to_markdown(table, task, unit, pt), incomplete_note(grid, task),
                 f"### Paired comparison with `distance` ({task})", "", paired_markdown(comp, unit)]
+        if has_controls(frame[frame["task"] == task]):
+            ingredients = ingredient_table(frame, task, pt, method)
+            ingredients.to_csv(table_dir / f"{task}_ingredients.csv", index=False)
+            report.files.append(table_dir / f"{task}_ingredients.csv")
+            doc += [f"### Which ingredient carries the effect ({task})", "",
+                    "Each contrast changes one ingredient of the encoding and keeps the rest "
+                    "(`bench/report/ingredients.py` lists them); `≺MDE`: smaller than the design can detect.", "",
+                    ingredient_markdown(ingredients, unit)]
         if figures:
             for made, caption in ((plots.strip_plot(frame, task, pt, fig_dir), "per-fold test scores"),
                                   (plots.parity_plots(frame, task, pt, source, fig_dir), "predicted vs true"),

@@ -58,6 +58,39 @@ def grid_records(cfg, results_dir: Path | str | None = None) -> GridRecords:
     return GridRecords(records, records.frame(), expected, missing, store.root)
 
 
+#: Settings that must be equal for another grid's cells to serve as this grid's baselines.
+COMPARABLE_FIELDS = ("train", "graph", "arch_preset", "hparams", "allow_unverified_data")
+
+
+def baseline_config(cfg):
+    """The grid named by ``cfg.compare_with``, checked to share every budget and graph setting.
+
+    Raises ``ValueError`` naming the first setting that differs: cells trained on other budgets
+    are no baselines (the comparison would mix the ingredient with the budget).
+    """
+    from bench.config import load_config
+
+    other = load_config(cfg.compare_with)
+    other.validate_names()
+    for name in COMPARABLE_FIELDS:
+        mine, theirs = getattr(cfg, name), getattr(other, name)
+        if mine != theirs:
+            raise ValueError(f"compare_with {cfg.compare_with!r}: `{name}` differs ({theirs!r} there, {mine!r} "
+                             "here); baselines must share the budget and graph settings")
+    return other
+
+
+def with_baselines(grid: GridRecords, cfg, results_dir: Path | str | None = None) -> tuple[GridRecords, int]:
+    """``grid`` plus the recorded cells of ``cfg.compare_with`` on this grid's tasks (the
+    expected and missing cells stay this grid's), and how many cells were added."""
+    if not cfg.compare_with:
+        return grid, 0
+    other = grid_records(baseline_config(cfg).model_copy(update={"tasks": list(cfg.tasks)}), results_dir)
+    added = [r for k, r in other.records.records.items() if k not in grid.records]
+    records = RecordSet(list(grid.records.records.values()) + added, grid.records.root)
+    return GridRecords(records, records.frame(), grid.expected, grid.missing, grid.root), len(added)
+
+
 def grid_frame(cfg, results_dir: Path | str | None = None) -> pd.DataFrame:
     """One row per recorded cell of the grid ``cfg`` (see :func:`grid_records`)."""
     return grid_records(cfg, results_dir).frame

@@ -62,3 +62,24 @@ def test_name_at_preset_is_an_architecture_of_its_own_size():
         architectures.count_parameters(architectures.create("cgcnn", preset="paper"))
     with pytest.raises(ValueError, match="no preset 'huge'"):
         architectures.REGISTRY.get("cgcnn@huge")
+
+
+def test_variants_for_may_add_a_variant_only_some_architectures_get():
+    cfg = _cfg("architectures=[cgcnn, schnet]", "variants_for={schnet: [voronoi]}")
+    assert cfg.all_variants == ["distance", "multi_edge", "voronoi"]
+    cells = grid_cells(cfg, "matbench_jdft2d")
+    assert {c.variant for c in cells if c.architecture == "schnet"} == {"voronoi"}
+    assert {c.variant for c in cells if c.architecture == "cgcnn"} == {"distance", "multi_edge"}
+    assert {u.variant for u in grid_units(cfg) if u.architecture == "schnet"} == {"voronoi"}
+
+
+def test_a_slice_by_variant_restricts_per_architecture_variants_too():
+    from bench.cli import build_parser
+    from bench.options import config_from_args
+
+    profile = ["--profile", "controls", "--architectures", "schnet,ewald_mp"]
+    whole = config_from_args(build_parser().parse_args(["status", *profile]))
+    assert {c.variant for c in grid_cells(whole, "matbench_jdft2d") if c.architecture == "ewald_mp"} == {"multi_edge"}
+    sliced = config_from_args(build_parser().parse_args(["status", *profile, "--variants", "voronoi"]))
+    assert {(c.architecture, c.variant) for c in grid_cells(sliced, "matbench_jdft2d")} == \
+        {("dummy", "none"), ("schnet", "voronoi")}

@@ -10,7 +10,8 @@ from bench.config import load_config, profile_path
 def test_profiles_are_package_data(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # nowhere near the checkout
     assert defaults.PROFILES_DIR == Path(defaults.__file__).parent / "profiles"
-    assert {p.stem for p in defaults.PROFILES_DIR.glob("*.yaml")} == {"quick", "standard", "full", "probes", "converged"}
+    assert {p.stem for p in defaults.PROFILES_DIR.glob("*.yaml")} == {"quick", "standard", "full", "probes", "converged",
+                                                                         "controls"}
     assert profile_path("quick").is_file() and load_config("quick").experiment == "quick"
 
 

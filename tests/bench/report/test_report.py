@@ -158,3 +158,33 @@ def test_files_of_an_earlier_bigger_report_are_named_and_pruned_on_request(grid,
     assert not old_table.exists() and old_figure.exists()
     assert (tmp_path / "rep" / "tables" / "matbench_jdft2d_leaderboard.csv").exists()
     assert any((tmp_path / "rep" / "runs").rglob("*.jsonl"))
+
+
+def test_a_controls_grid_reads_its_baselines_from_the_grid_it_names(grid, tmp_path, shared_graph_cache, monkeypatch):
+    """``compare_with``: the named grid's recorded cells (same budget, checked) are the baselines
+    of the ingredient table; a grid trained on another budget is refused, naming the setting."""
+    import yaml
+
+    from bench.report.document import build_report
+
+    cfg, _, root, runs = grid
+    shutil.copytree(root / "runs", tmp_path / "rep" / "runs")
+    base = tmp_path / "rep.yaml"
+    base.write_text(yaml.safe_dump(cfg.model_dump()))
+    ctl = cfg.model_copy(update={"experiment": "ctl", "variants": ["multi_edge_noself"], "compare_with": str(base)})
+    monkeypatch.setenv("BENCH_CACHE", shared_graph_cache)
+    run_grid(ctl, f"sqlite:///{tmp_path / 'mlflow.db'}", progress=False, results_dir=tmp_path)
+    report = build_report(ctl, tmp_path, figures=False)
+    # 2 folds x (distance, lattice); the dummy cells are the same cells in both grids (one key)
+    assert "- baselines: 4 recorded cell(s) of the" in report.path.read_text()
+    table = pd.read_csv(tmp_path / "ctl" / "tables" / "matbench_jdft2d_ingredients.csv")
+    assert list(table.ingredient) == ["several images"] and table.loc[0, "n_folds"] == 2
+    ours = pd.DataFrame([{"fold": r["fold"], "mae": r["metrics"]["test_mae"]}
+                         for line in (tmp_path / "ctl" / "runs" / "matbench_jdft2d" / "cgcnn.jsonl").read_text().splitlines()
+                         for r in [__import__("json").loads(line)]]).set_index("fold").mae
+    dist = runs[runs.variant == "distance"].set_index("fold").test_mae
+    assert table.loc[0, "mean_diff"] == pytest.approx((ours - dist).mean(), rel=1e-9)
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**cfg.model_dump(), "train": {**cfg.train.model_dump(), "epochs": 2}}))
+    with pytest.raises(ValueError, match="`train` differs"):
+        build_report(ctl.model_copy(update={"compare_with": str(other)}), tmp_path, figures=False)
