@@ -57,6 +57,15 @@ For the same reason it is not mirror invariant in a fixed cell: reflecting the a
 (z -> -z) inside one cell permutes the k-grid channels, which the learned weights tell
 apart (so it scores above chance on ``probe_chirality``; tested).
 
+Batch norm on a one-element data set (as in the reference, not a departure). With one
+element every edge row of the first block is the same vector, so its batch variance is 0:
+in training BN returns beta, messages are ELU(beta)-scaled filters, and the running
+variance decays by the momentum (x 0.9 per step) towards 0. In eval mode BN divides by
+sqrt(running_var + eps), amplifying the running mean's lag behind the moving weights up to
+1/sqrt(eps). On ``probe_self_image`` (argon only) the validation error in eval mode is
+3-4x the error with batch statistics and then diverges, so the model does not learn the
+probe whatever the encoding (tested: ``test_single_element_batches_starve_the_edge_batch_norms``).
+
 Presets. ``paper``: the argparse defaults of the reference's ``process_geo_CGNN.py``
 (``--n_hidden_feat 128 --n_GCN_feat 128 --N_block 6 --n_MLP_LR 3 --n_grid_K 4
 --n_Gaussian 64 --cutoff 8``; its README's example run uses 192 / 192 / 5 blocks).
