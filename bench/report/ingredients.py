@@ -22,6 +22,11 @@ within a fold; Nadeau–Bengio corrected t; minimum detectable effect at 80 % po
 family for the multiplicity adjustment is every contrast of every architecture of one task
 (Holm): the more contrasts, the stricter each one. Δ = with − without, in the task's
 headline metric (negative = the ingredient lowers the error, for MAE).
+
+Besides one row per architecture, each graph contrast with two or more architectures gets a
+row :data:`ALL`: per fold, the mean of the architectures' fold differences (on the folds all
+of them have), then the same test on those J means. It asks whether the ingredient helps a
+typical model; it is part of the Holm family like every other row.
 """
 from __future__ import annotations
 
@@ -58,6 +63,8 @@ CONTRASTS = (
     Contrast("long range (Ewald)", "multi_edge", "multi_edge", "ewald_mp", "schnet"),
 )
 SEED_VARIANTS = ("distance", "multi_edge", "lattice")
+#: Row label of a contrast averaged over the architectures (fold by fold) before the test.
+ALL = "mean of architectures"
 COLUMNS = ["ingredient", "architecture", "with", "without", "n_folds", "without_mean", "mean_diff", "ci_low",
            "ci_high", "p_corrected", "p_adjusted", "adjustment", "significant", "mde", "note"]
 
@@ -84,6 +91,17 @@ def _pairs(sub: pd.DataFrame, contrast: Contrast) -> list[tuple[str, pd.DataFram
     return out
 
 
+def _mean_over_architectures(per_arch: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per fold, the mean over architectures of their fold differences, on the folds every
+    architecture has (so each fold averages the same models): the fold stays the unit."""
+    both = pd.concat(per_arch, ignore_index=True)
+    n_arch = both["architecture"].nunique()
+    counts = both.groupby("fold")["architecture"].nunique()
+    shared = counts[counts == n_arch].index
+    return (both[both["fold"].isin(shared)].groupby("fold", sort=True)
+            .agg(diff=("diff", "mean"), base=("base", "mean")).reset_index())
+
+
 def has_controls(frame: pd.DataFrame) -> bool:
     """True when ``frame`` has a control variant or an add-on model of :data:`CONTRASTS`: a grid of
     the seed encodings alone gets no ingredient section (its one contrast is in the paired table)."""
@@ -102,18 +120,26 @@ def ingredient_table(frame: pd.DataFrame, task: str, problem_type: str = REGRESS
     col = f"test_{metric}"
     sub = frame[frame["task"] == task] if not frame.empty else frame
     rows, sizes = [], None
+
+    def row(ingredient: str, arch: str, per_fold: pd.DataFrame, with_label: str, without_label: str) -> dict:
+        nonlocal sizes
+        sizes = sizes or resolve_fold_sizes(frame, task, fold_sizes)
+        result = paired_test(per_fold["diff"].to_numpy(), test_train_ratio(per_fold["fold"], sizes), method)
+        return {"ingredient": ingredient, "architecture": arch, "with": with_label, "without": without_label,
+                "without_mean": float(per_fold["base"].mean()),
+                **{k: result[k] for k in ("n_folds", "mean_diff", "ci_low", "ci_high", "p_corrected", "mde", "note")},
+                "p_tested": result["p_wilcoxon"] if method == "wilcoxon" else result["p_corrected"]}
+
     for contrast in CONTRASTS:
+        per_arch = []
         for arch, with_runs, without_runs, with_label, without_label in (_pairs(sub, contrast) if not sub.empty else []):
             per_fold = fold_differences(with_runs, without_runs, col)
-            if per_fold.empty:
-                continue
-            sizes = sizes or resolve_fold_sizes(frame, task, fold_sizes)
-            result = paired_test(per_fold["diff"].to_numpy(), test_train_ratio(per_fold["fold"], sizes), method)
-            rows.append({"ingredient": contrast.ingredient, "architecture": arch, "with": with_label,
-                         "without": without_label, "without_mean": float(per_fold["base"].mean()),
-                         **{k: result[k] for k in ("n_folds", "mean_diff", "ci_low", "ci_high", "p_corrected",
-                                                   "mde", "note")},
-                         "p_tested": result["p_wilcoxon"] if method == "wilcoxon" else result["p_corrected"]})
+            if not per_fold.empty:
+                rows.append(row(contrast.ingredient, arch, per_fold, with_label, without_label))
+                per_arch.append(per_fold.assign(architecture=arch))
+        if len(per_arch) > 1:
+            rows.append(row(contrast.ingredient, ALL, _mean_over_architectures(per_arch),
+                            contrast.with_variant, contrast.without_variant))
     table = pd.DataFrame(rows)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -145,7 +171,9 @@ def ingredient_markdown(table: pd.DataFrame, unit: str = "") -> str:
     grid = grid.reindex(columns=ingredients).fillna("")
     head = "| architecture | " + " | ".join(ingredients) + " |"
     lines = [head, "|" + "---|" * (len(ingredients) + 1)]
-    lines += ["| " + arch + " | " + " | ".join(grid.loc[arch]) + " |" for arch in grid.index]
+    order = [a for a in grid.index if a != ALL] + ([ALL] if ALL in grid.index else [])
+    lines += ["| " + (f"**{arch}**" if arch == ALL else arch) + " | " + " | ".join(grid.loc[arch]) + " |"
+              for arch in order]
     surviving = table[table["significant"]]
     found = ("; ".join(f"{r.architecture}: {r.ingredient} {r.mean_diff:+.3g} {unit}".rstrip()
                        for r in surviving.itertuples()) if not surviving.empty else "none")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.ingredients import CONTRASTS, has_controls, ingredient_markdown, ingredient_table
+from bench.report.ingredients import ALL, CONTRASTS, has_controls, ingredient_markdown, ingredient_table
 from bench.report.stats import holm, paired_test
 
 SIZES = {k: (400, 100) for k in range(5)}
@@ -83,3 +83,18 @@ def test_every_contrast_changes_one_thing():
     assert len(names) == len(set(names))
     for c in CONTRASTS:  # a model add-on keeps the graph; a graph contrast keeps the model
         assert (c.with_architecture is None) == (c.with_variant != c.without_variant)
+
+
+def test_the_mean_over_architectures_averages_fold_by_fold_on_shared_folds():
+    rows = _cells("a", "multi_edge", BASE) + _cells("a", "multi_edge_noself", [b + 2.0 for b in BASE])
+    rows += _cells("b", "multi_edge", BASE) + _cells("b", "multi_edge_noself", [b + 4.0 + k for k, b in enumerate(BASE)])
+    rows += [("b", "multi_edge", 5, 0, 1.0), ("b", "multi_edge_noself", 5, 0, 9.0)]  # only b has fold 5: not in the mean
+    table = ingredient_table(_frame(rows), TASK, fold_sizes={**SIZES, 5: (400, 100)}).set_index("architecture")
+    mean = table.loc[ALL]
+    # fold k: mean of (-2, -4 - k) = -3 - k/2 over folds 0-4
+    expected = paired_test(np.array([-3.0 - k / 2 for k in range(5)]), 100 / 400)
+    assert mean.n_folds == 5 and mean.mean_diff == pytest.approx(expected["mean_diff"])
+    assert mean.ci_low == pytest.approx(expected["ci_low"])
+    assert table.loc["b"].n_folds == 6 and len(table) == 3  # a, b and their mean: all in the Holm family
+    md = ingredient_markdown(table.reset_index(), "meV/atom")
+    assert md.splitlines()[-3].startswith(f"| **{ALL}** |")
