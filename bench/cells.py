@@ -68,7 +68,7 @@ def load_task(name: str, cfg: GridConfig):
 
 def model_cells(cfg: GridConfig, task: str, variant: str) -> list[Cell]:
     return [Cell(task, fold, arch, variant, seed)
-            for arch in cfg.architectures if variant in cfg.cell_variants(arch)
+            for arch in cfg.architectures if cfg.has_cells(task, arch, variant)
             for fold in cfg.folds for seed in cfg.cell_seeds(task, arch)]
 
 
@@ -85,7 +85,7 @@ def grid_units(cfg: GridConfig) -> list[Unit]:
     for task in cfg.tasks:
         units += [Unit(task, DUMMY, NO_VARIANT, fold, (0,)) for fold in cfg.folds]
         units += [Unit(task, arch, variant, fold, tuple(cfg.cell_seeds(task, arch)))
-                  for variant in cfg.all_variants for arch in cfg.architectures if variant in cfg.cell_variants(arch)
+                  for variant in cfg.all_variants for arch in cfg.architectures if cfg.has_cells(task, arch, variant)
                   for fold in cfg.folds]
     return units
 

@@ -107,6 +107,9 @@ class GridConfig(StrictModel):
     variants_for: dict[str, list[str]] = Field(default_factory=dict, description=(
         "variants of some architectures instead of `variants` (may name variants outside `variants`: "
         "then only those architectures get cells of them)"))
+    tasks_for: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "tasks of some architectures instead of `tasks` (each must be one of `tasks`): a positive "
+        "control built for one probe runs on that probe only"))
     graph: GraphConfig = Field(default_factory=GraphConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     arch_preset: str | None = Field(None, description="size preset of every architecture (paper | matched); "
@@ -192,6 +195,10 @@ class GridConfig(StrictModel):
         for arch, variants in self.variants_for.items():
             architectures.REGISTRY.get(arch)
             parse_names(variants, VARIANTS)
+        for arch, names in self.tasks_for.items():
+            architectures.REGISTRY.get(arch)
+            self.tasks_for[arch] = parse_names(list(dict.fromkeys(
+                t for name in names for t in tasks.TASK_GROUPS.get(name, [name]))), tasks.TASKS)
         from bench.space import check_hparams, search_space
 
         for name in self.architectures:
@@ -209,6 +216,10 @@ class GridConfig(StrictModel):
         """Every variant with cells in this grid: ``variants``, then those only ``variants_for`` names."""
         extra = [v for vs in self.variants_for.values() for v in vs if v not in self.variants]
         return list(self.variants) + list(dict.fromkeys(extra))
+
+    def has_cells(self, task: str, architecture: str, variant: str) -> bool:
+        """Whether (task, architecture, variant) has cells: ``tasks_for`` and ``variants_for`` allow it."""
+        return variant in self.cell_variants(architecture) and task in self.tasks_for.get(architecture, [task])
 
     def cell_variants(self, architecture: str) -> list[str]:
         """Variants of ``architecture``'s cells: ``variants_for[architecture]``, else ``variants``."""

@@ -83,3 +83,17 @@ def test_a_slice_by_variant_restricts_per_architecture_variants_too():
     sliced = config_from_args(build_parser().parse_args(["status", *profile, "--variants", "voronoi"]))
     assert {(c.architecture, c.variant) for c in grid_cells(sliced, "matbench_jdft2d")} == \
         {("dummy", "none"), ("schnet", "voronoi")}
+
+
+def test_tasks_for_keeps_a_positive_control_on_its_own_probe():
+    cfg = load_config(None, ["tasks=[probes]", "architectures=[schnet, chiral_probe]", "variants=[distance, multi_edge]",
+                             "folds=[0]", "seeds=[0]", "tasks_for={chiral_probe: [probe_chirality]}",
+                             "variants_for={chiral_probe: [multi_edge]}"])
+    cfg.validate_names()
+    cells = [c for t in cfg.tasks for c in grid_cells(cfg, t) if c.architecture == "chiral_probe"]
+    assert [(c.task, c.variant) for c in cells] == [("probe_chirality", "multi_edge")]
+    assert sum(1 for t in cfg.tasks for c in grid_cells(cfg, t) if c.architecture == "schnet") == 2 * len(cfg.tasks)
+    assert [(u.task, u.variant) for u in grid_units(cfg) if u.architecture == "chiral_probe"] == \
+        [("probe_chirality", "multi_edge")]
+    with pytest.raises(Exception, match="unknown task 'probe_chiral'"):
+        _cfg("tasks_for={cgcnn: [probe_chiral]}")
