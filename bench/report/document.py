@@ -124,7 +124,7 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
             report.files.append(table_dir / f"{task}_ingredients.csv")
             doc += [f"### Which ingredient carries the effect ({task})", "",
                     "Each contrast changes one ingredient of the encoding and keeps the rest "
-                    "(`bench/report/ingredients.py` lists them); `≺MDE`: smaller than the design can detect.", "",
+                    "(`bench/report/ingredients.py` lists them).", "",
                     ingredient_markdown(ingredients, unit)]
         if figures:
             for made, caption in ((plots.strip_plot(frame, task, pt, fig_dir), "per-fold test scores"),

@@ -156,13 +156,18 @@ def _cell(row: pd.Series) -> str:
         return f"{row['mean_diff']:+.3g} ({row['note']})"
     mark = significance_mark(row["p_adjusted"]) if math.isfinite(row["p_adjusted"]) else ""
     text = f"{row['mean_diff']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]{mark}"
+    if row["significant"]:
+        return text
+    if row["ci_low"] > 0 or row["ci_high"] < 0:  # one comparison alone would call it; the family does not
+        return f"{text} †"
     # below the minimum detectable effect the design cannot tell: say so instead of reading the sign
-    return text if row["significant"] or abs(row["mean_diff"]) >= row["mde"] else f"{text} ≺MDE"
+    return f"{text} ≺MDE" if abs(row["mean_diff"]) < row["mde"] else text
 
 
 def ingredient_markdown(table: pd.DataFrame, unit: str = "") -> str:
-    """Architectures × ingredients: Δ [95 % corrected interval] and the Holm mark; ``≺MDE`` where
-    |Δ| is below the contrast's minimum detectable effect (the design cannot tell)."""
+    """Architectures × ingredients: Δ [95 % corrected interval] and the Holm mark; ``†`` where
+    the interval excludes 0 but the adjusted p does not pass; ``≺MDE`` where the interval
+    includes 0 and |Δ| is below the contrast's minimum detectable effect (the design cannot tell)."""
     if table.empty:
         return "No contrast has records on both sides yet.\n"
     ingredients = [c.ingredient for c in CONTRASTS if c.ingredient in set(table["ingredient"])]
@@ -178,7 +183,9 @@ def ingredient_markdown(table: pd.DataFrame, unit: str = "") -> str:
     found = ("; ".join(f"{r.architecture}: {r.ingredient} {r.mean_diff:+.3g} {unit}".rstrip()
                        for r in surviving.itertuples()) if not surviving.empty else "none")
     mde = float(np.nanmedian(table["mde"].to_numpy(dtype=float))) if table["mde"].notna().any() else math.nan
-    lines += ["", f"Δ = with − without ({unit}); marks: Holm-adjusted p over the {len(table)} contrasts "
-              f"(* < 0.05, ** < 0.01, *** < 0.001); median minimum detectable effect {mde:.3g} {unit}. "
+    lines += ["", f"Δ = with − without ({unit}) [corrected 95 % interval]; marks: Holm-adjusted p over the "
+              f"{len(table)} contrasts (* < 0.05, ** < 0.01, *** < 0.001); † the interval excludes 0 but the "
+              f"effect does not survive the adjustment; ≺MDE |Δ| is below the minimum detectable effect and the "
+              f"interval includes 0 (median MDE {mde:.3g} {unit}). "
               f"Effects that survive the adjustment: {found}.", ""]
     return "\n".join(lines)

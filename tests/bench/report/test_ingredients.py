@@ -98,3 +98,13 @@ def test_the_mean_over_architectures_averages_fold_by_fold_on_shared_folds():
     assert table.loc["b"].n_folds == 6 and len(table) == 3  # a, b and their mean: all in the Holm family
     md = ingredient_markdown(table.reset_index(), "meV/atom")
     assert md.splitlines()[-3].startswith(f"| **{ALL}** |")
+
+
+def test_an_interval_clear_of_zero_that_fails_the_adjustment_is_flagged_not_claimed():
+    row = pd.Series({"mean_diff": -3.0, "ci_low": -5.0, "ci_high": -1.0, "p_adjusted": 0.4, "significant": False,
+                     "mde": 4.0, "note": ""})
+    from bench.report.ingredients import _cell
+
+    assert _cell(row).endswith("†") and "≺MDE" not in _cell(row)
+    assert _cell(pd.Series({**row, "ci_high": 1.0})).endswith("≺MDE")
+    assert _cell(pd.Series({**row, "p_adjusted": 0.01, "significant": True})).endswith("]*")
