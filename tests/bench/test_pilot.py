@@ -83,6 +83,32 @@ def test_the_cheapest_rule_meeting_both_targets_is_chosen():
     assert choose(table)["cap"] == 40
 
 
+def test_a_short_patience_on_a_plateau_fails_the_budget_doubling_test():
+    # improves to 2, sits on a plateau for 8 epochs, then improves again to 1 (a plateau before an lr decay)
+    curve = [5, 4, 3, 2] + [2.5] * 8 + [1.8, 1.5, 1.2, 1.0] + [1.0] * 60
+    records = [{"task": "t", "architecture": "a", "history": _history(curve, curve)}]
+    table = budget_table(records, {("t", "a"): 1.0}, window=1, caps=(40,), patiences=(5, 10)).set_index("patience")
+    # patience 5 stops early on the plateau, so doubling the cap alone changes nothing ...
+    assert table.loc[5, "stopped_early_fraction"] == 1.0 and table.loc[5, "max_doubling_change_over_std"] == 0.0
+    # ... but doubling the budget (patience 10) rides out the plateau and reaches 1.0: 2 - 1 = 1 fold std
+    assert table.loc[5, "max_budget_doubling_change_over_std"] == pytest.approx(1.0)
+    assert not table.loc[5, "meets_targets"] and table.loc[10, "meets_targets"]
+
+
+def test_runs_without_a_fold_std_of_the_grid_use_the_smallest_published_one():
+    from bench.report.pilot import with_published_stand_in
+    from bench.report.references import PUBLISHED
+
+    records = [{"task": "matbench_phonons", "architecture": "cgcnn@paper"},
+               {"task": "matbench_jdft2d", "architecture": "cgcnn"}, {"task": "toy", "architecture": "cgcnn"}]
+    completed, used = with_published_stand_in({("matbench_jdft2d", "cgcnn"): 9.0}, records)
+    smallest = min(ref.std for ref in PUBLISHED["matbench_phonons"])
+    assert used == {"matbench_phonons": smallest} and smallest == pytest.approx(1.976)
+    assert completed[("matbench_phonons", "cgcnn@paper")] == smallest
+    assert completed[("matbench_jdft2d", "cgcnn")] == 9.0  # the grid's own std is never replaced
+    assert ("toy", "cgcnn") not in completed  # no published entry: no stand-in, the run stays undecided
+
+
 def test_fold_std_averages_seeds_within_a_fold_first():
     import pandas as pd
 
