@@ -106,6 +106,7 @@ def run_cell(cell: Cell, cfg: GridConfig, data, graphs: list[Data] | None, track
     """
     records = records or RecordStore.for_experiment(cfg.experiment)
     settings, config_hash, key = cell_identity(cell, cfg, data.sha256)
+    cfg = cfg.for_task(cell.task)  # the task's own epoch cap and patience (budget_for), if it has them
     skipped = _skip_if_finished(cell, key, tracker, records)
     if skipped is not None:
         return skipped

@@ -117,6 +117,7 @@ def cell_settings(cell: Cell, cfg: GridConfig) -> dict:
     """Everything besides data, fold and seed that determines a cell's result."""
     if cell.architecture == DUMMY:
         return {"architecture": DUMMY}
+    cfg = cfg.for_task(cell.task)
     settings = {
         "architecture": cell.architecture,
         "variant": cell.variant,

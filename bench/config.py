@@ -49,6 +49,13 @@ class TrainConfig(StrictModel):
     deterministic: bool = Field(defaults.DETERMINISTIC, description="deterministic torch kernels (repeatable cells)")
 
 
+class BudgetConfig(StrictModel):
+    """A task's own stopping budget, instead of ``train``'s (the budget pilot chooses one per task)."""
+
+    epochs: int | None = Field(None, ge=1, description="epoch cap; null = train.epochs")
+    patience: int | None = Field(None, ge=1, description="early-stopping patience; null = train.patience")
+
+
 class TuneConfig(StrictModel):
     """Optuna budget, the same for every architecture and variant of a grid (0 trials = no tuning).
 
@@ -112,6 +119,9 @@ class GridConfig(StrictModel):
         "control built for one probe runs on that probe only"))
     graph: GraphConfig = Field(default_factory=GraphConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    budget_for: dict[str, BudgetConfig] = Field(default_factory=dict, description=(
+        "epoch cap and patience of some tasks instead of train's (keys: task names): the same for "
+        "every cell of a task, chosen per task by the budget pilot"))
     arch_preset: str | None = Field(None, description="size preset of every architecture (paper | matched); "
                                                       "null = the registered defaults (= matched for built-ins)")
     hparams: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-architecture overrides")
@@ -195,6 +205,8 @@ class GridConfig(StrictModel):
         for arch, variants in self.variants_for.items():
             architectures.REGISTRY.get(arch)
             parse_names(variants, VARIANTS)
+        for task in self.budget_for:
+            tasks.TASKS.get(task)
         for arch, names in self.tasks_for.items():
             architectures.REGISTRY.get(arch)
             self.tasks_for[arch] = parse_names(list(dict.fromkeys(
@@ -206,6 +218,16 @@ class GridConfig(StrictModel):
         if self.tune.enabled:
             for name in self.architectures:
                 search_space(name, self)
+
+    def for_task(self, task: str) -> GridConfig:
+        """This grid as the cells of ``task`` see it: ``train`` with ``budget_for[task]`` applied
+        (``self`` when the task has no budget of its own, so other grids' cell keys are unchanged)."""
+        own = self.budget_for.get(task)
+        if own is None:
+            return self
+        out = self.model_copy()
+        out.train = self.train.model_copy(update=own.model_dump(exclude_none=True))
+        return out
 
     def cell_seeds(self, task: str, architecture: str) -> list[int]:
         """Seeds of the cells of (task, architecture): ``seeds_for`` by 'task|architecture', then 'task', else ``seeds``."""

@@ -55,8 +55,8 @@ def run_unit(unit: Unit, cfg: GridConfig, tracking_uri: str | None, storage: str
     if cfg.tune.enabled:
         name = study_name(cfg.experiment, unit.task, unit.architecture, unit.variant, unit.fold,
                           idents[unit.cells()[0]][1])
-        tuned = run_study(TrainingView.of(data, unit.fold), unit.architecture, unit.variant, cfg, storage, tracker,
-                          name, parent, progress)
+        tuned = run_study(TrainingView.of(data, unit.fold), unit.architecture, unit.variant, cfg.for_task(unit.task),
+                          storage, tracker, name, parent, progress)
         run_cfg = apply_params(cfg, unit.architecture, tuned.params)
     graphs = build_task_graphs(data.structures, data.ids, unit.variant, run_cfg.graph.cutoff,
                                run_cfg.graph.max_neighbors, data.sha256, progress=progress)

@@ -134,6 +134,9 @@ def build_info(cfg, architecture: str, variant: str, seed: int, runs: pd.DataFra
     long.append(f"Graphs: cutoff {cfg.graph.cutoff} Å, neighbour cap {cfg.graph.max_neighbors}. Training per fold: "
                 f"{json.dumps(train, sort_keys=True)}; the validation split is carved from the outer training "
                 f"fold only; seed {seed}; one model per fold, no test data used for selection.")
+    for task, own in sorted(cfg.budget_for.items()):
+        if task in cfg.tasks:
+            long.append(f"On {task} the epoch cap and patience are {json.dumps(own.model_dump(exclude_none=True))}.")
     bibtex: list[str] = []
     for task in cfg.tasks:
         bibtex += [b for b in matbench_metadata()[task]["bibtex_refs"] if b not in bibtex]

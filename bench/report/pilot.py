@@ -146,19 +146,23 @@ def with_published_stand_in(fold_std: dict[tuple[str, str], float], records: lis
 
 
 def per_run_table(records: list[dict], cap: int, patience: int, window: int) -> pd.DataFrame:
-    """Every pilot run under the chosen rule: epochs, best epoch, stopped early, hold-out at cap and 2 x cap."""
+    """Every pilot run under one rule (its task's choice): epochs, best epoch, stopped early, hold-out at cap
+    and 2 x cap."""
     rows = []
     for rec in records:
         one, two = replay(rec["history"], cap, patience, window), replay(rec["history"], 2 * cap, patience, window)
-        rows.append({"task": rec["task"], "architecture": rec["architecture"], "n_params": rec["n_params"],
+        both = replay(rec["history"], 2 * cap, 2 * patience, window)
+        rows.append({"task": rec["task"], "architecture": rec["architecture"], "cap": cap, "patience": patience,
+                     "n_params": rec["n_params"],
                      "device": rec["device"], "epochs_recorded": rec["epochs_run"], "epochs": one.epochs,
                      "best_epoch": one.best_epoch, "stopped_early": one.stopped_early,
-                     "holdout_at_cap": one.holdout, "holdout_at_2cap": two.holdout})
+                     "holdout_at_cap": one.holdout, "holdout_at_2cap": two.holdout,
+                     "holdout_at_2cap_2patience": both.holdout})
     return pd.DataFrame(rows)
 
 
-def curves_figure(records: list[dict], cap: int, out_dir: Path) -> list[Path]:
-    """Validation and hold-out curves per task (one panel per architecture), the chosen cap marked."""
+def curves_figure(records: list[dict], caps: dict[str, int], out_dir: Path) -> list[Path]:
+    """Validation and hold-out curves per task (one panel per architecture), each task's chosen cap marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,6 +172,7 @@ def curves_figure(records: list[dict], cap: int, out_dir: Path) -> list[Path]:
 
     written = []
     for task in sorted({r["task"] for r in records}):
+        cap = caps[task]
         runs = sorted((r for r in records if r["task"] == task), key=lambda r: r["architecture"])
         cols = 3
         rows = int(np.ceil(len(runs) / cols))
@@ -204,43 +209,63 @@ def pilot_section(cfg, root: Path, fold_std: dict[tuple[str, str], float], figur
     table_dir.mkdir(parents=True, exist_ok=True)
     window = cfg.train.val_window
     fold_std, stand_ins = with_published_stand_in(fold_std, records)
-    table = budget_table(records, fold_std, window)
+    task_names = sorted({r["task"] for r in records})
+    # the same budget for every cell of a task, chosen per task (GridConfig.budget_for)
+    tables = {task: budget_table([r for r in records if r["task"] == task], fold_std, window) for task in task_names}
+    table = pd.concat([t.assign(task=task) for task, t in tables.items()], ignore_index=True)
+    table = table[["task", *[c for c in table.columns if c != "task"]]]
     table.to_csv(table_dir / "pilot_budget.csv", index=False)
     files = [table_dir / "pilot_budget.csv"]
-    best = choose(table)
     lines = ["## Budget pilot", "",
              f"{len(records)} pilot runs ({cfg.pilot.variant}, the training rows of fold {cfg.pilot.fold}, seed "
              f"{cfg.pilot.seed}, {cfg.pilot.epochs} epochs without early stopping, a "
              f"{cfg.pilot.holdout_fraction:.0%} hold-out of those rows scoring the curves; no test row is read). "
              f"Every (epoch cap, patience) rule below is replayed exactly on the recorded curves with the grid's "
-             f"validation window ({window}). Targets: at least {MIN_STOPPED_EARLY:.0%} of runs stop early, and "
-             f"neither doubling the cap nor doubling cap and patience together moves any hold-out score by more than "
-             f"{MAX_DOUBLING_CHANGE} of that architecture's fold std (from this grid's cells where it has them). Runs whose curve is too short to judge a rule "
-             "count against it." + _stand_in_note(stand_ins), "",
+             f"validation window ({window}), task by task (every cell of a task gets the same budget). Targets: at "
+             f"least {MIN_STOPPED_EARLY:.0%} of a task's runs stop early, and neither doubling the cap nor doubling "
+             f"cap and patience together moves any hold-out score by more than {MAX_DOUBLING_CHANGE} of that "
+             "architecture's fold std (from this grid's cells where it has them). Runs whose curve is too short to "
+             "judge a rule count against it." + _stand_in_note(stand_ins), ""]
+    rules = {}
+    for task in task_names:
+        lines += _task_budget_lines(task, tables[task], cfg, [r for r in records if r["task"] == task])
+        best = choose(tables[task])
+        rules[task] = ((int(best["cap"]), int(best["patience"])) if best is not None
+                       else (int(tables[task]["cap"].max()), int(tables[task]["patience"].max())))
+    runs = pd.concat([per_run_table([r for r in records if r["task"] == task], *rules[task], window)
+                      for task in task_names], ignore_index=True)
+    runs.to_csv(table_dir / "pilot_runs.csv", index=False)
+    files.append(table_dir / "pilot_runs.csv")
+    if figures:
+        made = curves_figure(records, {task: cap for task, (cap, _) in rules.items()}, root / "figures")
+        files += made
+        lines += [f"![pilot curves, {p.stem}]({p.relative_to(root).as_posix()})" for p in made if p.suffix == ".png"]
+        lines.append("")
+    return lines, files
+
+
+def _task_budget_lines(task: str, table: pd.DataFrame, cfg, records: list[dict]) -> list[str]:
+    """One task's rule table and its choice, beside the budget the grid's cells of that task train with."""
+    archs = ", ".join(sorted(r["architecture"] for r in records))
+    lines = [f"### {task}", "", f"{len(records)} runs: {archs}.", "",
              "| cap | patience | stopped early | max change / fold std, cap doubled | max change / fold std, cap and "
              "patience doubled | mean epochs | undecided | meets |",
              "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.cap} | {r.patience} | {r.stopped_early_fraction:.2f} | "
                      f"{r.max_doubling_change_over_std:.3f} | {r.max_budget_doubling_change_over_std:.3f} | "
-                     f"{r.mean_epochs:.0f} | {r.undecided} | "
-                     f"{'yes' if r.meets_targets else 'no'} |")
+                     f"{r.mean_epochs:.0f} | {r.undecided} | {'yes' if r.meets_targets else 'no'} |")
+    best = choose(table)
+    train = cfg.for_task(task).train
+    grid = f"this grid's cells of {task} train with epoch cap {train.epochs}, patience {train.patience}"
     if best is None:
-        lines += ["", "No rule meets the three targets on these curves (longer pilot runs are needed).", ""]
-        cap, patience = int(table["cap"].max()), int(table["patience"].max())
+        lines += ["", f"No rule meets the three targets on these curves (longer pilot runs are needed); {grid}.", ""]
     else:
         cap, patience = int(best["cap"]), int(best["patience"])
-        lines += ["", f"Cheapest rule meeting the three targets: epoch cap **{cap}**, patience **{patience}** "
-                  f"(grid's train.epochs = {cfg.train.epochs}, train.patience = {cfg.train.patience}).", ""]
-    runs = per_run_table(records, cap, patience, window)
-    runs.to_csv(table_dir / "pilot_runs.csv", index=False)
-    files.append(table_dir / "pilot_runs.csv")
-    if figures:
-        made = curves_figure(records, cap, root / "figures")
-        files += made
-        lines += [f"![pilot curves, {p.stem}]({p.relative_to(root).as_posix()})" for p in made if p.suffix == ".png"]
-        lines.append("")
-    return lines, files
+        same = (cap, patience) == (train.epochs, train.patience)
+        lines += ["", f"Cheapest rule meeting the three targets: epoch cap **{cap}**, patience **{patience}**; {grid}"
+                  + (" (the choice)." if same else " (**not** the choice: set `budget_for` in the profile)."), ""]
+    return lines
 
 
 def _stand_in_note(stand_ins: dict[str, float]) -> str:

@@ -59,7 +59,7 @@ def grid_records(cfg, results_dir: Path | str | None = None) -> GridRecords:
 
 
 #: Settings that must be equal for another grid's cells to serve as this grid's baselines.
-COMPARABLE_FIELDS = ("train", "graph", "arch_preset", "hparams", "allow_unverified_data")
+COMPARABLE_FIELDS = ("train", "budget_for", "graph", "arch_preset", "hparams", "allow_unverified_data")
 
 
 def baseline_config(cfg):

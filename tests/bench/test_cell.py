@@ -54,6 +54,22 @@ def test_cell_logs_one_complete_run_and_resumes(setup):
     assert not run_cell(cell, cfg, data, graphs, tracker, progress=False).skipped
 
 
+def test_a_task_with_its_own_budget_trains_with_it_and_is_keyed_by_it(setup):
+    from bench.cells import cell_identity
+    from bench.config import BudgetConfig
+
+    cfg, data, graphs, tracker = setup
+    cell = Cell("toy", 0, "cgcnn", "multi_edge", 0)
+    key_before = cell_identity(cell, cfg, data.sha256)[2]
+    cfg.budget_for = {"other_task": BudgetConfig(epochs=7)}  # another task's budget changes nothing here
+    assert cell_identity(cell, cfg, data.sha256)[2] == key_before
+    cfg.budget_for = {"toy": BudgetConfig(epochs=3)}  # train.epochs is 2
+    assert cell_identity(cell, cfg, data.sha256)[2] != key_before
+    outcome = run_cell(cell, cfg, data, graphs, tracker, progress=False)
+    run = MlflowClient(tracker.uri).get_run(outcome.run_id)
+    assert run.data.metrics["epochs_run"] == 3 and run.data.params["train.epochs"] == "3"
+
+
 def test_failed_cell_is_marked_failed_and_rerun(setup, monkeypatch):
     cfg, data, graphs, tracker = setup
     cell = Cell("toy", 0, "cgcnn", "multi_edge", 0)

@@ -27,6 +27,24 @@ def test_seeds_for_a_task_and_for_a_task_and_architecture():
     assert all(u.seeds == (0, 1, 2) for u in units)
 
 
+def test_budget_for_a_task_sets_its_cap_and_patience_only():
+    cfg = _cfg("train.epochs=600", "train.patience=50", "train.lr=0.002",
+               "budget_for={matbench_jdft2d: {epochs: 50, patience: 10}, matbench_phonons: {patience: 75}}")
+    jdft2d, phonons = cfg.for_task("matbench_jdft2d").train, cfg.for_task("matbench_phonons").train
+    assert (jdft2d.epochs, jdft2d.patience, jdft2d.lr) == (50, 10, 0.002)
+    assert (phonons.epochs, phonons.patience) == (600, 75)
+    assert cfg.train.epochs == 600  # the grid's own setting is left alone
+    cell = Cell("matbench_jdft2d", 0, "cgcnn", "distance", 0)
+    assert cell_settings(cell, cfg)["train"]["epochs"] == 50
+    plain = _cfg("train.epochs=600", "train.patience=50", "train.lr=0.002")
+    assert plain.for_task("matbench_jdft2d") is plain  # no budget of its own: the same config, the same keys
+
+
+def test_budget_for_an_unknown_task_is_refused():
+    with pytest.raises(Exception, match="matbench_jdft2"):
+        _cfg("budget_for={matbench_jdft2: {epochs: 5}}")
+
+
 def test_variants_for_an_architecture():
     cfg = _cfg("variants_for={cgcnn@paper: [multi_edge]}")
     anchor = [c for c in grid_cells(cfg, "matbench_jdft2d") if c.architecture == "cgcnn@paper"]
