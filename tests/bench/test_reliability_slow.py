@@ -1,7 +1,8 @@
 """Real `bench ablation` processes killed, interrupted and run side by side (make test-slow).
 
 A tiny grid on the real matbench_jdft2d data: CGCNN (small), two variants, folds 0-1, three
-epochs (twelve in the Ctrl-C test): 4 model cells + 2 dummy cells. The stores are read directly with sqlite3 so that the
+epochs (twelve in the SIGKILL and Ctrl-C tests, so that a signal finds a cell mid-training):
+4 model cells + 2 dummy cells. The stores are read directly with sqlite3 so that the
 test's own polling does not touch MLflow's code paths.
 """
 from __future__ import annotations
@@ -61,7 +62,7 @@ def claims(store: Path) -> list[tuple]:
 
 
 def _wait_until_training(store: Path, proc: subprocess.Popen, timeout: float = 600) -> None:
-    """Until a model cell's run is RUNNING (a cell is mid-training)."""
+    """Until a model cell's run is RUNNING (a cell is mid-training), then a moment more."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         running = _query(store / "mlflow.db", """
@@ -69,7 +70,7 @@ def _wait_until_training(store: Path, proc: subprocess.Popen, timeout: float = 6
             and a.key = 'bench.architecture' and a.value = 'cgcnn' join tags c on c.run_uuid = r.run_uuid
             and c.key = 'bench.kind' and c.value = 'cell' where r.status = 'RUNNING'""")
         if running:
-            time.sleep(1.0)  # a little into its training
+            time.sleep(0.3)  # a little into its training
             return
         if proc.poll() is not None:
             pytest.fail(f"the grid ended before a cell started:\n{proc.stdout.read()}")
@@ -90,16 +91,31 @@ def account(store: Path) -> dict:
             "running": sum(s == "RUNNING" for _, s in runs), "killed": sum(s == "KILLED" for _, s in runs)}
 
 
+def _sigkill_mid_cell(store: Path, epochs: int, attempts: int = 3) -> dict:
+    """SIGKILL a grid while a cell is mid-training; the store's account just after.
+
+    A cell can end between the poll that saw it RUNNING and the kill (a fast machine trains a
+    tiny cell in well under a second), so a kill that left no orphan is tried again: the next
+    start resumes the grid and is killed in its turn.
+    """
+    for _ in range(attempts):
+        proc = _start(store, epochs=epochs)
+        _wait_until_training(store, proc)
+        os.killpg(proc.pid, signal.SIGKILL)  # the main process and its pool workers, mid-cell
+        proc.wait()
+        before = account(store)
+        if before["running"]:
+            return before
+    pytest.fail(f"no SIGKILL in {attempts} attempts caught a cell mid-training")
+
+
 def test_sigkill_mid_cell_then_an_immediate_rerun_finishes_every_cell_once(tmp_path):
-    proc = _start(tmp_path)
-    _wait_until_training(tmp_path, proc)
-    os.killpg(proc.pid, signal.SIGKILL)  # the main process and its pool workers, mid-cell
-    proc.wait()
-    before = account(tmp_path)
+    epochs = 12  # cells of several seconds, so that the kill finds one mid-training
+    before = _sigkill_mid_cell(tmp_path, epochs)
     assert before["running"] >= 1 and claims(tmp_path)  # orphan runs and claims of dead workers
 
     start = time.monotonic()
-    code, out = _finish(_start(tmp_path))
+    code, out = _finish(_start(tmp_path, epochs=epochs))
     rerun_s = time.monotonic() - start
     after = account(tmp_path)
     print(f"kill/rerun: expected {N_CELLS}, finished before kill {before['finished']}, after rerun "
