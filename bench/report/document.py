@@ -64,7 +64,7 @@ def provenance_lines(grid: GridRecords, cfg, command: str, rerun: str, n_baselin
     for col in sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("version.")):
         lines.append(f"| {col.removeprefix('version.')} | {_distinct(frame, col)} |")
     lines += ["", "| task | dataset sha256 | verification |", "|---|---|---|"]
-    for task, group in frame.groupby("task", sort=True):
+    for task, group in (frame.groupby("task", sort=True) if not frame.empty else []):
         lines.append(f"| {task} | {_distinct(group, 'dataset_sha256')} | {_distinct(group, 'data_verification')} |")
     lines += ["", "<details><summary>resolved configuration</summary>", "", "```yaml",
               yaml.safe_dump(cfg.model_dump(), sort_keys=False).strip(), "```", "", "</details>", ""]

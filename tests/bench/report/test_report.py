@@ -188,3 +188,12 @@ def test_a_controls_grid_reads_its_baselines_from_the_grid_it_names(grid, tmp_pa
     other.write_text(yaml.safe_dump({**cfg.model_dump(), "train": {**cfg.train.model_dump(), "epochs": 2}}))
     with pytest.raises(ValueError, match="`train` differs"):
         build_report(ctl.model_copy(update={"compare_with": str(other)}), tmp_path, figures=False)
+
+
+def test_a_grid_with_no_records_yet_reports_its_missing_cells(tmp_path):
+    """A grid not yet started (a profile's first slice still to come) reports every cell as missing."""
+    assert main(["report", *GRID, "--experiment", "not_started", "--no-figures",
+                 "--results-dir", str(tmp_path)]) == 0
+    text = (tmp_path / "not_started" / "REPORT.md").read_text()
+    assert "0 of 6 cells of the grid have a run record" in text and "No finished cells yet" in text
+    assert "| matbench_jdft2d | cgcnn | distance | 0 of 2 | 0/0, 1/0 |" in text  # fold/seed of each missing cell
