@@ -14,7 +14,8 @@ cap C, patience P, with the pilot's validation window) replays exactly on a reco
   training longer would not have helped (a short patience on a noisy validation curve fails it);
 - the mean number of epochs trained (the cost),
 
-and :func:`choose` picks the cheapest rule that meets all three targets. Runs whose recorded curve
+and :func:`choose` picks the cheapest rule that meets all three targets (the largest cap among
+equally cheap ones). Runs whose recorded curve
 ends before a rule can be judged count against it (never in its favour).
 """
 from __future__ import annotations
@@ -104,11 +105,18 @@ def budget_table(records: list[dict], fold_std: dict[tuple[str, str], float], wi
 
 
 def choose(table: pd.DataFrame) -> pd.Series | None:
-    """The cheapest rule (fewest mean epochs, then smaller cap and patience) that meets all three targets."""
+    """The cheapest rule (fewest mean epochs) that meets all three targets; among equally cheap
+    rules the one with the **largest** cap, then the smallest patience.
+
+    Rules that differ only in a cap no pilot run reaches cost the same on the pilot, but not on
+    the grid: its runs train on more rows (the pilot's hold-out is not carved off) and on other
+    variants and seeds, so some run longer than any pilot run. The largest of those caps leaves
+    them room to stop early at no cost the pilot can see.
+    """
     ok = table[table["meets_targets"]]
     if ok.empty:
         return None
-    return ok.sort_values(["mean_epochs", "cap", "patience"], kind="stable").iloc[0]
+    return ok.sort_values(["mean_epochs", "cap", "patience"], ascending=[True, False, True], kind="stable").iloc[0]
 
 
 def fold_std_from_frame(frame: pd.DataFrame, variant: str, metric: str = "test_mae") -> dict[tuple[str, str], float]:
@@ -263,7 +271,8 @@ def _task_budget_lines(task: str, table: pd.DataFrame, cfg, records: list[dict])
     else:
         cap, patience = int(best["cap"]), int(best["patience"])
         same = (cap, patience) == (train.epochs, train.patience)
-        lines += ["", f"Cheapest rule meeting the three targets: epoch cap **{cap}**, patience **{patience}**; {grid}"
+        lines += ["", f"Cheapest rule meeting the three targets (the largest cap among equally cheap ones): epoch cap "
+                  f"**{cap}**, patience **{patience}**; {grid}"
                   + (" (the choice)." if same else " (**not** the choice: set `budget_for` in the profile)."), ""]
     return lines
 

@@ -83,6 +83,17 @@ def test_the_cheapest_rule_meeting_both_targets_is_chosen():
     assert choose(table)["cap"] == 40
 
 
+def test_among_equally_cheap_rules_the_largest_cap_is_chosen():
+    # both runs stop by patience at epoch 9 under every cap: the caps cost the same on the pilot
+    a = _history([5, 3, 2, 1] + [1.5] * 60, [5, 3, 2, 1] + [1.5] * 60)
+    records = [{"task": "t", "architecture": "a", "history": a}, {"task": "t", "architecture": "b", "history": a}]
+    table = budget_table(records, {("t", "a"): 1.0, ("t", "b"): 1.0}, window=1, caps=(10, 20, 30), patiences=(5, 6))
+    five = table[table["patience"] == 5]
+    assert five["meets_targets"].all() and set(five["mean_epochs"]) == {9.0}
+    best = choose(table)
+    assert (best["cap"], best["patience"]) == (30, 5)  # room for grid runs that train longer than the pilot's
+
+
 def test_a_short_patience_on_a_plateau_fails_the_budget_doubling_test():
     # improves to 2, sits on a plateau for 8 epochs, then improves again to 1 (a plateau before an lr decay)
     curve = [5, 4, 3, 2] + [2.5] * 8 + [1.8, 1.5, 1.2, 1.0] + [1.0] * 60
@@ -141,5 +152,6 @@ def test_pilot_section_writes_the_budget_table_and_the_choice(tmp_path):
                    tmp_path / "pilot")
     lines, files = pilot_section(cfg, tmp_path, {("matbench_jdft2d", "cgcnn"): 10.0}, figures=False)
     text = "\n".join(lines)
-    assert "## Budget pilot" in text and "epoch cap **50**, patience **10**" in text  # the cheapest rule
+    # the cheapest rule; all caps cost the same on this curve, so the largest
+    assert "## Budget pilot" in text and "epoch cap **400**, patience **10**" in text
     assert sorted(p.name for p in files) == ["pilot_budget.csv", "pilot_runs.csv"]
