@@ -16,6 +16,7 @@ import yaml
 from bench.records import RUNS_DIR, results_root
 from bench.metrics import REGRESSION
 from bench.report import plots
+from bench.report.answer import answer_markdown, answer_rows, write_answer
 from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.completeness import check_overwrite, coverage_line, incomplete_note, missing_markdown
@@ -104,7 +105,9 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
     doc = [f"# Report of grid `{cfg.experiment}`", "",
            "Every number below is read from the run records of this grid; published Matbench results appear "
            "only in rows marked `ref`.", ""]
+    answer_at = len(doc)  # the answer section goes first, once every task's comparisons exist
     doc += provenance_lines(grid, cfg, command, rerun, n_baseline)
+    answers: dict[str, pd.DataFrame] = {}
     if frame.empty:
         doc.append("No finished cells yet: run the grid first.\n")
     for task in cfg.tasks if not frame.empty else []:
@@ -116,6 +119,7 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
             doc.append("No finished cells of this task.\n")
             continue
         report.files += written
+        answers[task] = answer_rows(table, comp, task, pt)
         doc += [to_markdown(table, task, unit, pt), incomplete_note(grid, task),
                 f"### Paired comparison with `distance` ({task})", "", paired_markdown(comp, unit)]
         if has_controls(frame[frame["task"] == task]):
@@ -159,6 +163,13 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
             report.files += made
             if made:
                 doc.append(_figure(made[0], root, plots.DELTA_CAPTION))
+    if any(not rows.empty for rows in answers.values()):
+        report.files += write_answer(answers, {t: s.unit for t, s in specs.items()}, table_dir, cfg.variants)
+        section = ["## The answer: which encoding wins, per architecture", "",
+                   "Read from the paired comparisons below (`tables/answer.csv`, `tables/answer.md`).", ""]
+        for task, rows in answers.items():
+            section += [f"### {task}", "", answer_markdown(rows, task, specs[task].unit, cfg.variants)]
+        doc[answer_at:answer_at] = section
     if cfg.anchors and not frame.empty:
         repro = reproduction_table(frame, cfg.anchors)
         table_dir.mkdir(parents=True, exist_ok=True)

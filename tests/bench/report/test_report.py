@@ -91,6 +91,11 @@ def test_report_md_has_provenance_tables_and_figures(grid):
         for ext in ("png", "pdf"):
             assert (root / "figures" / f"{name}.{ext}").stat().st_size > 1000
         assert f"figures/{name}.png" in text
+    # the answer leads: one comparison (cgcnn lattice vs distance), before the provenance
+    assert text.index("## The answer: which encoding wins") < text.index("## How this report was made")
+    answer = pd.read_csv(root / "tables" / "answer.csv")
+    assert answer[["architecture", "variant", "baseline"]].values.tolist() == [["cgcnn", "lattice", "distance"]]
+    assert "| cgcnn |" in (root / "tables" / "answer.md").read_text()
 
 
 def test_export_refuses_an_incomplete_benchmark(grid, capsys):
