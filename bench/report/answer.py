@@ -96,7 +96,7 @@ def _effect(r: pd.Series, d: int) -> str:
     if pd.isna(r["delta"]):
         return "–"
     return (f"{r['delta']:+.{d}f} [{r['ci_low']:+.{d}f}, {r['ci_high']:+.{d}f}] "
-            f"(p_adj {r['p_adjusted']:.2g}, MDE {r['mde']:.2g})")
+            f"(p_adj {r['p_adjusted']:.2g}, MDE {r['mde']:.{d}f})")
 
 
 def answer_markdown(rows: pd.DataFrame, task: str, unit: str = "", order: list[str] | tuple = ()) -> str:
