@@ -28,6 +28,7 @@ import pandas as pd
 
 from bench.metrics import PRIMARY_METRIC, REGRESSION
 from bench.report.stats import ADJUSTMENT, ADJUSTMENTS, ALPHA, BASELINE, CONFIDENCE, POWER
+from bench.report.tables import headline
 
 ANSWER_COLUMNS = ["task", "architecture", "variant", "baseline", "metric", "variant_mean", "variant_std",
                   "baseline_mean", "baseline_std", "n_folds", "seeds_per_fold", "delta", "ci_low", "ci_high",
@@ -120,9 +121,8 @@ def answer_markdown(rows: pd.DataFrame, task: str, unit: str = "", order: list[s
                   for v in variants]
         cells += [_effect(by.loc[v], d) if v in by.index else "–" for v in variants]
         lines.append("| " + " | ".join(cells + [architecture_answer(group)]) + " |")
-    u = f" ({unit})" if unit else ""
-    metric = rows["metric"].iloc[0]
-    lines += ["", f"{metric.upper()}{u}, mean ± std over all cells (folds x seeds). Δ: variant minus `{BASELINE}` of "
+    problem_type = next(pt for pt, (m, _) in PRIMARY_METRIC.items() if m == rows["metric"].iloc[0])
+    lines += ["", f"{headline(problem_type, unit)}, mean ± std over all cells (folds x seeds). Δ: variant minus `{BASELINE}` of "
               "the same architecture, averaged over the seeds of a fold, then over folds; the interval is the "
               f"Nadeau–Bengio corrected {CONFIDENCE:.0%} interval of one comparison, p_adj the "
               f"{ADJUSTMENTS[ADJUSTMENT]}-adjusted corrected p over the task's {len(rows)} comparisons, MDE the "
@@ -131,15 +131,19 @@ def answer_markdown(rows: pd.DataFrame, task: str, unit: str = "", order: list[s
     return "\n".join(lines) + "\n"
 
 
-def write_answer(per_task: dict[str, pd.DataFrame], units: dict[str, str], out_dir: Path,
-                 order: list[str] | tuple = ()) -> list[Path]:
-    """``answer.csv`` (all tasks, long) and ``answer.md`` (a section per task) under ``out_dir``."""
+def answer_sections(per_task: dict[str, pd.DataFrame], units: dict[str, str],
+                    order: list[str] | tuple = ()) -> dict[str, str]:
+    """Each task's :func:`answer_markdown`, rendered once for both ``answer.md`` and ``REPORT.md``."""
+    return {task: answer_markdown(rows, task, units.get(task, ""), order) for task, rows in per_task.items()}
+
+
+def write_answer(per_task: dict[str, pd.DataFrame], sections: dict[str, str], out_dir: Path) -> list[Path]:
+    """``answer.csv`` (all tasks, long) and ``answer.md`` (the ``sections`` of tasks with rows) under ``out_dir``."""
     frames = [rows for rows in per_task.values() if not rows.empty]
     if not frames:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, md = out_dir / "answer.csv", out_dir / "answer.md"
     pd.concat(frames, ignore_index=True).to_csv(csv, index=False)
-    md.write_text("\n".join(f"## {task}\n\n{answer_markdown(rows, task, units.get(task, ''), order)}"
-                            for task, rows in per_task.items() if not rows.empty))
+    md.write_text("\n".join(f"## {task}\n\n{sections[task]}" for task, rows in per_task.items() if not rows.empty))
     return [csv, md]

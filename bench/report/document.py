@@ -16,7 +16,7 @@ import yaml
 from bench.records import RUNS_DIR, results_root
 from bench.metrics import REGRESSION
 from bench.report import plots
-from bench.report.answer import answer_markdown, answer_rows, write_answer
+from bench.report.answer import answer_rows, answer_sections, write_answer
 from bench.report.matbench_export import describe_submission
 from bench.report.probes import is_probe, probe_markdown, probe_table
 from bench.report.completeness import check_overwrite, coverage_line, incomplete_note, missing_markdown
@@ -164,11 +164,12 @@ def build_report(cfg, results_dir: Path | None = None, command: str = "", rerun:
             if made:
                 doc.append(_figure(made[0], root, plots.DELTA_CAPTION))
     if any(not rows.empty for rows in answers.values()):
-        report.files += write_answer(answers, {t: s.unit for t, s in specs.items()}, table_dir, cfg.variants)
+        sections = answer_sections(answers, {t: s.unit for t, s in specs.items()}, cfg.variants)
+        report.files += write_answer(answers, sections, table_dir)
         section = ["## The answer: which encoding wins, per architecture", "",
                    "Read from the paired comparisons below (`tables/answer.csv`, `tables/answer.md`).", ""]
-        for task, rows in answers.items():
-            section += [f"### {task}", "", answer_markdown(rows, task, specs[task].unit, cfg.variants)]
+        for task, markdown in sections.items():
+            section += [f"### {task}", "", markdown]
         doc[answer_at:answer_at] = section
     if cfg.anchors and not frame.empty:
         repro = reproduction_table(frame, cfg.anchors)

@@ -112,14 +112,14 @@ def _digits(values) -> int:
     return 2 if v.size == 0 or v.min() >= 1 else 4
 
 
-def _headline(problem_type: str, unit: str) -> str:
+def headline(problem_type: str, unit: str) -> str:
     return f"MAE ({unit})" if problem_type == REGRESSION else "ROC-AUC"
 
 
 def table_rows(table: pd.DataFrame, task: str, unit: str, problem_type: str = REGRESSION) -> tuple[list[str], list[list[str]]]:
     """Header and formatted cells of the leaderboard (ours, then labelled reference rows)."""
     metric, _ = PRIMARY_METRIC[problem_type]
-    head = ["rank", "architecture", "variant", f"{_headline(problem_type, unit)} mean", "std", "runs",
+    head = ["rank", "architecture", "variant", f"{headline(problem_type, unit)} mean", "std", "runs",
             f"Δ vs {BASELINE}", f"{CONFIDENCE:.0%} CI of Δ (corrected)", f"p adj. ({ADJUSTMENTS[ADJUSTMENT]})"]
     head += ["RMSE", "MAE/MAD"] if problem_type == REGRESSION else ["Matbench 'rocauc' (= balanced acc.)", "accuracy"]
     head += ["params", "time/cell (s)"]
@@ -198,7 +198,7 @@ def write_tables(table: pd.DataFrame, out_dir: Path, task: str, unit: str, probl
     refs = reference_frame(task, problem_type) if problem_type == REGRESSION else pd.DataFrame()
     pd.concat([table.assign(source=OURS), refs], ignore_index=True).to_csv(csv, index=False)
     head, rows = table_rows(table, task, unit, problem_type)
-    tex.write_text(to_latex(head, rows, f"{task}: {_headline(problem_type, unit)}, mean and std over cells"))
+    tex.write_text(to_latex(head, rows, f"{task}: {headline(problem_type, unit)}, mean and std over cells"))
     return [md, csv, tex]
 
 

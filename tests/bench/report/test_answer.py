@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from bench.report.answer import (ANSWER_COLUMNS, CANNOT_TELL, NOT_SIGNIFICANT, answer_markdown, answer_rows,
-                                 architecture_answer, verdict, write_answer)
+                                 answer_sections, architecture_answer, verdict, write_answer)
 from bench.report.stats import paired_comparisons
 from bench.report.tables import leaderboard
 
@@ -68,12 +68,13 @@ def test_markdown_follows_grid_order_and_files_are_written(tmp_path):
     line_b = next(x for x in md.splitlines() if x.startswith("| b |"))
     assert line_b.count("|") == head.count("|") and "| – |" in line_b  # b has no multi_edge cell
     assert "p_adj" in md and "MDE" in md and "3 comparisons" in md
-    files = write_answer({TASK: rows, "matbench_phonons": rows.iloc[0:0]}, {TASK: "meV/atom"}, tmp_path)
+    per_task = {TASK: rows, "matbench_phonons": rows.iloc[0:0]}
+    files = write_answer(per_task, answer_sections(per_task, {TASK: "meV/atom"}), tmp_path)
     assert [f.name for f in files] == ["answer.csv", "answer.md"]
     back = pd.read_csv(files[0])
     assert len(back) == 3 and set(back["verdict"]) == {"distance better", CANNOT_TELL}
     assert "## matbench_jdft2d" in files[1].read_text() and "matbench_phonons" not in files[1].read_text()
-    assert write_answer({TASK: rows.iloc[0:0]}, {}, tmp_path / "none") == []
+    assert write_answer({TASK: rows.iloc[0:0]}, answer_sections({TASK: rows.iloc[0:0]}, {}), tmp_path / "none") == []
 
 
 def test_one_precision_per_task():
